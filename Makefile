@@ -1,0 +1,55 @@
+# kubelet-stats-server. `make run` serves this machine's stats; `make test` proves it.
+GO       ?= go
+BIN      := bin/kubelet-stats-server
+PKG      := ./cmd/kubelet-stats-server
+# Unit and live-cgroup tests: everything except the end-to-end suites under test/.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/')
+E2E_PKGS  = $(shell $(GO) list ./test/...)
+APT_PKGS := containerd runc containernetworking-plugins
+
+.PHONY: all build run test unit e2e deps bench lint fmt fuzz clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) $(PKG)
+
+# Serves http://127.0.0.1:10255/stats/summary from this machine's real cgroups.
+run: build
+	@echo "kubelet-stats-server: try  curl -s http://127.0.0.1:10255/stats/summary"
+	./$(BIN) --address=127.0.0.1 --read-only-port=10255
+
+# What CI runs. Installs what the end-to-end tests need on a fresh machine first.
+test: deps lint unit e2e
+
+unit:
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+e2e: deps
+	$(GO) test -count=1 -p 1 -timeout 20m $(E2E_PKGS)
+
+# containerd, runc and the CNI plugins for the end-to-end tests (Debian packages).
+deps:
+	@missing=""; \
+	for bin in containerd runc ctr; do command -v $$bin >/dev/null || missing=yes; done; \
+	[ -x /usr/lib/cni/bridge ] || missing=yes; \
+	if [ -n "$$missing" ]; then \
+		echo "installing $(APT_PKGS)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PKGS) >/dev/null || \
+		{ apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y $(APT_PKGS) >/dev/null; }; \
+	fi
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./cadvisor/ ./server/ ./provider/
+	$(GO) test -count=1 -v -run 'TestLoad' -timeout 20m ./test/load/
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "not gofmt'ed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

@@ -1,0 +1,108 @@
+package app
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Options are the command-line flags. Where the kubelet has a flag for the
+// same thing, the name and meaning are the kubelet's.
+type Options struct {
+	NodeName             string
+	RootDir              string
+	Address              string
+	ReadOnlyPort         int
+	CgroupDriver         string
+	CgroupRoot           string
+	KubeletCgroups       string
+	RuntimeCgroups       string
+	SystemCgroups        string
+	HousekeepingInterval time.Duration
+	StatsRetention       time.Duration
+	CgroupMount          string
+	ProcRoot             string
+	ShutdownGracePeriod  time.Duration
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	return &Options{
+		RootDir:              "/var/lib/kubelet",
+		Address:              "0.0.0.0",
+		ReadOnlyPort:         10255,
+		CgroupRoot:           "/",
+		HousekeepingInterval: 10 * time.Second,
+		StatsRetention:       2 * time.Minute,
+		CgroupMount:          "/sys/fs/cgroup",
+		ProcRoot:             "/proc",
+		ShutdownGracePeriod:  5 * time.Second,
+	}
+}
+
+// AddFlags registers the flags on fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.NodeName, "node-name", o.NodeName,
+		"Name of the node in node.nodeName. Defaults to the machine's hostname, like the kubelet's --hostname-override.")
+	fs.StringVar(&o.RootDir, "root-dir", o.RootDir,
+		"The kubelet's root directory; node.fs is the filesystem holding it (\"/\" while it does not exist).")
+	fs.StringVar(&o.Address, "address", o.Address,
+		"IP address to serve on (0.0.0.0 for all IPv4 interfaces, :: for all IPv6 interfaces).")
+	fs.IntVar(&o.ReadOnlyPort, "read-only-port", o.ReadOnlyPort,
+		"Port of the read-only HTTP server, with no authentication (0 disables it).")
+	fs.StringVar(&o.CgroupDriver, "cgroup-driver", o.CgroupDriver,
+		"Cgroup layout of the node's pods: \"cgroupfs\" (/kubepods/...) or \"systemd\" (kubepods.slice/...). Empty detects it from the cgroup tree, preferring cgroupfs.")
+	fs.StringVar(&o.CgroupRoot, "cgroup-root", o.CgroupRoot,
+		"The kubelet's --cgroup-root: the parent of the kubepods cgroup.")
+	fs.StringVar(&o.KubeletCgroups, "kubelet-cgroups", o.KubeletCgroups,
+		"Cgroup of the kubelet, reported as system container \"kubelet\". Empty looks for a running kubelet process and uses its cgroup.")
+	fs.StringVar(&o.RuntimeCgroups, "runtime-cgroups", o.RuntimeCgroups,
+		"Cgroup of the container runtime, reported as system container \"runtime\" (e.g. /system.slice/containerd.service). Empty omits it.")
+	fs.StringVar(&o.SystemCgroups, "system-cgroups", o.SystemCgroups,
+		"Cgroup of non-kernel processes that are not in a container, reported as system container \"misc\". Empty omits it.")
+	fs.DurationVar(&o.HousekeepingInterval, "housekeeping-interval", o.HousekeepingInterval,
+		"How often every tracked cgroup is sampled and a new snapshot is published.")
+	fs.DurationVar(&o.StatsRetention, "stats-retention", o.StatsRetention,
+		"How long samples are kept per cgroup (the kubelet's cAdvisor keeps 2m).")
+	fs.StringVar(&o.CgroupMount, "cgroup-mount", o.CgroupMount, "Where the cgroup filesystems are mounted.")
+	fs.StringVar(&o.ProcRoot, "proc-root", o.ProcRoot, "Where the host's procfs is mounted (e.g. /host/proc in a container).")
+	fs.DurationVar(&o.ShutdownGracePeriod, "shutdown-grace-period", o.ShutdownGracePeriod,
+		"How long in-flight requests may take after SIGTERM or SIGINT before the server exits.")
+}
+
+// Validate checks flag values and fills derived defaults.
+func (o *Options) Validate() error {
+	if o.NodeName == "" {
+		hostname, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--node-name is empty and the hostname is unknown: %w", err)
+		}
+		o.NodeName = hostname
+	}
+	if o.ReadOnlyPort < 0 || o.ReadOnlyPort > 65535 {
+		return fmt.Errorf("--read-only-port %d: must be between 0 and 65535", o.ReadOnlyPort)
+	}
+	if net.ParseIP(o.Address) == nil {
+		return fmt.Errorf("--address %q: not an IP address", o.Address)
+	}
+	switch o.CgroupDriver {
+	case "", "cgroupfs", "systemd":
+	default:
+		return fmt.Errorf("--cgroup-driver %q: must be cgroupfs or systemd", o.CgroupDriver)
+	}
+	if !path.IsAbs(o.CgroupRoot) {
+		return fmt.Errorf("--cgroup-root %q: must be an absolute cgroup path", o.CgroupRoot)
+	}
+	if o.HousekeepingInterval <= 0 {
+		return fmt.Errorf("--housekeeping-interval %s: must be positive", o.HousekeepingInterval)
+	}
+	if o.StatsRetention < o.HousekeepingInterval {
+		return fmt.Errorf("--stats-retention %s: must be at least --housekeeping-interval (%s) so that rates have two samples",
+			o.StatsRetention, o.HousekeepingInterval)
+	}
+	return nil
+}

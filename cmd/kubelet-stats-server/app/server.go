@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"kubelet-stats-server/cadvisor"
+	"kubelet-stats-server/provider"
+	"kubelet-stats-server/server"
+)
+
+// NewCommand builds the root command.
+func NewCommand() *cobra.Command {
+	opts := NewOptions()
+	cmd := &cobra.Command{
+		Use:   "kubelet-stats-server",
+		Short: "Serve the kubelet's stats API (/stats/summary) from this node's cgroups",
+		Long: `kubelet-stats-server serves the kubelet's stats surface on one node: /stats/summary
+(k8s.io/kubelet/pkg/apis/stats/v1alpha1) and /healthz, so that metrics-server, kubectl and
+Prometheus work against it unchanged. It samples the node's cgroups itself every
+--housekeeping-interval and answers every request from the latest immutable snapshot.`,
+		SilenceUsage: true,
+		Args:         cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return Run(ctx, opts)
+		},
+	}
+	opts.AddFlags(cmd.Flags())
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	cmd.Flags().AddGoFlagSet(klogFlags)
+	return cmd
+}
+
+// Run wires collector, provider and server and serves until ctx ends.
+func Run(ctx context.Context, opts *Options) error {
+	logger := klog.Background()
+	machine, err := cadvisor.ReadMachine(opts.ProcRoot, "/sys")
+	if err != nil {
+		return fmt.Errorf("read machine facts: %w", err)
+	}
+	systemCgroups := resolveSystemCgroups(logger, opts)
+	collector, err := cadvisor.New(cadvisor.Config{
+		CgroupMount: opts.CgroupMount,
+		ProcRoot:    opts.ProcRoot,
+		SysRoot:     "/sys",
+		Tracked:     trackedCgroups(systemCgroups),
+		Retention:   opts.StatsRetention,
+		Interval:    opts.HousekeepingInterval,
+		Logger:      logger.WithName("collector"),
+	})
+	if err != nil {
+		return fmt.Errorf("create cgroup collector: %w", err)
+	}
+	if err := collector.Start(ctx); err != nil {
+		return fmt.Errorf("start cgroup collector: %w", err)
+	}
+	logger.Info("Cgroup collector started", "hierarchy", collector.Hierarchy(), "systemCgroups", systemCgroups)
+
+	stats := provider.New(provider.Config{
+		NodeName:      opts.NodeName,
+		BootTime:      machine.BootTime,
+		RootDir:       opts.RootDir,
+		SystemCgroups: systemCgroups,
+		Interval:      opts.HousekeepingInterval,
+		Sampler:       collector,
+		FsStats:       cadvisor.DirFsStats,
+		Rlimit:        func() cadvisor.Rlimit { return cadvisor.ReadRlimit(opts.ProcRoot) },
+		Logger:        logger.WithName("provider"),
+	})
+	go stats.Run(ctx)
+
+	if opts.ReadOnlyPort == 0 {
+		logger.Info("No port to serve on (--read-only-port=0); collecting only")
+		<-ctx.Done()
+		return nil
+	}
+	handler := server.NewReadOnlyHandler(server.Config{Logger: logger.WithName("server")}, stats, stats)
+	return serve(ctx, logger, server.NewHTTPServer(net.JoinHostPort(opts.Address, strconv.Itoa(opts.ReadOnlyPort)), handler),
+		opts.ShutdownGracePeriod)
+}
+
+// serve listens before logging the URL so that the log line is only printed
+// once curl can connect, and shuts down gracefully when ctx ends.
+func serve(ctx context.Context, logger klog.Logger, srv *http.Server, grace time.Duration) error {
+	listener, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
+	}
+	logger.Info("Serving read-only stats", "url", "http://"+listener.Addr().String()+"/stats/summary")
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(listener) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve on %s: %w", srv.Addr, err)
+	case <-ctx.Done():
+	}
+	logger.Info("Shutting down", "gracePeriod", grace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shut down server on %s: %w", srv.Addr, err)
+	}
+	return nil
+}
+
+// resolveSystemCgroups maps the kubelet's cgroup flags to system containers,
+// looking up a running kubelet when --kubelet-cgroups is empty.
+func resolveSystemCgroups(logger klog.Logger, opts *Options) []provider.SystemCgroup {
+	driver := opts.CgroupDriver
+	if driver == "" {
+		driver = detectCgroupDriver(opts.CgroupMount, opts.CgroupRoot)
+	}
+	kubelet := provider.SystemCgroup{Name: statsapi.SystemContainerKubelet, Cgroup: opts.KubeletCgroups}
+	if kubelet.Cgroup == "" {
+		proc, found, err := provider.DiscoverKubelet(opts.ProcRoot)
+		switch {
+		case err != nil:
+			logger.Error(err, "Failed to look for a running kubelet; system container \"kubelet\" is omitted")
+		case !found:
+			logger.Info("No kubelet process found; system container \"kubelet\" is omitted")
+		default:
+			kubelet.Cgroup, kubelet.StartTime = proc.Cgroup, proc.StartTime
+			logger.Info("Found the kubelet", "pid", proc.PID, "cgroup", proc.Cgroup)
+		}
+	}
+	return []provider.SystemCgroup{
+		kubelet,
+		{Name: statsapi.SystemContainerRuntime, Cgroup: opts.RuntimeCgroups},
+		{Name: statsapi.SystemContainerMisc, Cgroup: opts.SystemCgroups},
+		{Name: statsapi.SystemContainerPods, Cgroup: podCgroupRoot(driver, opts.CgroupRoot)},
+	}
+}
+
+// trackedCgroups are the recursive roots the collector follows. "/" is
+// always sampled by the collector but never tracked recursively, or every
+// cgroup on the machine would be.
+func trackedCgroups(systemCgroups []provider.SystemCgroup) []string {
+	var tracked []string
+	for _, sys := range systemCgroups {
+		if sys.Cgroup != "" && sys.Cgroup != "/" {
+			tracked = append(tracked, sys.Cgroup)
+		}
+	}
+	return tracked
+}

@@ -1,0 +1,13 @@
+// Package provider turns what the collector, the runtime and the volume
+// analyzer gathered into the kubelet's Summary, once per housekeeping tick,
+// and publishes it as an immutable Snapshot.
+//
+// Exported surface:
+//   - Provider (New, Run, Tick, Current, Healthy): the housekeeping loop and
+//     the atomic snapshot it publishes.
+//   - Snapshot: what the server answers from.
+//   - Config, SystemCgroup, CgroupSampler: wiring.
+//
+// Where the kubelet's behaviour is buggy or vague this package does better and
+// docs/compatibility.md says so.
+package provider

@@ -1,0 +1,23 @@
+package provider
+
+import (
+	"time"
+
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+)
+
+// Snapshot is everything the server answers from, built once per
+// housekeeping tick and never modified after it is published. Requests read
+// it without locks and without I/O.
+type Snapshot struct {
+	// Generation increases by one with every published snapshot, so that
+	// readers can cache work (such as an encoded body) per snapshot.
+	Generation uint64
+	// Time is when the housekeeping tick that built this snapshot finished.
+	Time time.Time
+	// Summary is the full /stats/summary answer.
+	Summary *statsapi.Summary
+	// CPUAndMemory is the /stats/summary?only_cpu_and_memory=true answer
+	// (kubelet GetCPUAndMemoryStats), also the source of /metrics/resource.
+	CPUAndMemory *statsapi.Summary
+}

@@ -1,0 +1,239 @@
+package load
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"kubelet-stats-server/test/cgrouptest"
+)
+
+const (
+	podCount          = 110
+	containersPerPod  = 3
+	sequentialQueries = 2000
+	concurrentClients = 8
+	steadyWindow      = 60 * time.Second
+)
+
+func TestLoad(t *testing.T) {
+	if os.Getenv("KSS_LOAD") != "1" {
+		t.Skip("load scenario: run with KSS_LOAD=1 (make bench)")
+	}
+	tree, err := cgrouptest.New("/sys/fs/cgroup")
+	if err != nil {
+		t.Skipf("no cgroups to create: %v", err)
+	}
+	parent := fmt.Sprintf("/kss-load-%d", os.Getpid())
+	t.Cleanup(func() {
+		if err := tree.Cleanup(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	layoutStart := time.Now()
+	for pod := 0; pod < podCount; pod++ {
+		podCgroup := fmt.Sprintf("%s/kubepods/burstable/pod%s", parent, randomUID(t))
+		mustCreate(t, tree, podCgroup)
+		for c := 0; c < containersPerPod; c++ {
+			container := podCgroup + "/" + randomHex(t, 32)
+			mustCreate(t, tree, container)
+			if _, err := tree.StartSleeper(container); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("laid out %d pod cgroups with %d containers each in %s", podCount, containersPerPod, time.Since(layoutStart))
+
+	binary := buildServer(t)
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	server := exec.Command(binary, "--address=127.0.0.1", "--read-only-port="+strconv.Itoa(port),
+		"--cgroup-root="+parent, "--cgroup-driver=cgroupfs")
+	var logs bytes.Buffer
+	server.Stderr = &logs
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cgrouptest.Kill(server) })
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrentClients}}
+	waitForPodsContainer(t, client, base, &logs)
+
+	body := get(t, client, base+"/stats/summary")
+	sequential := measureSequential(t, client, base+"/stats/summary")
+	concurrent := measureConcurrent(t, client, base+"/stats/summary")
+	rssAfterLoad := rssBytes(t, server.Process.Pid)
+
+	cpuBefore := cpuSeconds(t, server.Process.Pid)
+	time.Sleep(steadyWindow) // the measurement window itself, not synchronisation
+	cpuAfter := cpuSeconds(t, server.Process.Pid)
+	steadyCPU := (cpuAfter - cpuBefore) / steadyWindow.Seconds()
+	ticks := steadyWindow.Seconds() / 10
+
+	report := fmt.Sprintf(`| metric | value |
+|---|---|
+| cgroups tracked | %d pod + %d container (+ root, kubepods, QoS) |
+| /stats/summary body | %d bytes |
+| sequential p50 / p99 (%d requests, keep-alive) | %s / %s |
+| concurrent p50 / p99 (%d clients × %d requests) | %s / %s |
+| steady-state CPU (no requests, 10s housekeeping) | %.2f%% of one core (%.1f ms CPU per tick) |
+| RSS after load | %.1f MiB |
+`, podCount, podCount*containersPerPod, len(body), sequentialQueries, sequential.p50, sequential.p99,
+		concurrentClients, sequentialQueries/concurrentClients, concurrent.p50, concurrent.p99,
+		steadyCPU*100, (cpuAfter-cpuBefore)/ticks*1000, float64(rssAfterLoad)/(1<<20))
+	t.Logf("load scenario results:\n%s", report)
+	if path := os.Getenv("KSS_LOAD_REPORT"); path != "" {
+		if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func mustCreate(t *testing.T, tree *cgrouptest.Tree, name string) {
+	t.Helper()
+	if err := tree.Create(name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type percentiles struct{ p50, p99 time.Duration }
+
+func summarize(samples []time.Duration) percentiles {
+	slices.Sort(samples)
+	at := func(q float64) time.Duration { return samples[int(q*float64(len(samples)-1))] }
+	return percentiles{p50: at(0.50), p99: at(0.99)}
+}
+
+func measureSequential(t *testing.T, client *http.Client, url string) percentiles {
+	samples := make([]time.Duration, 0, sequentialQueries)
+	for i := 0; i < sequentialQueries; i++ {
+		start := time.Now()
+		get(t, client, url)
+		samples = append(samples, time.Since(start))
+	}
+	return summarize(samples)
+}
+
+func measureConcurrent(t *testing.T, client *http.Client, url string) percentiles {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	samples := make([]time.Duration, 0, sequentialQueries)
+	for w := 0; w < concurrentClients; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < sequentialQueries/concurrentClients; i++ {
+				start := time.Now()
+				get(t, client, url)
+				elapsed := time.Since(start)
+				mu.Lock()
+				samples = append(samples, elapsed)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return summarize(samples)
+}
+
+func get(t *testing.T, client *http.Client, url string) []byte {
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return body
+}
+
+// waitForPodsContainer polls until the summary lists the "pods" system
+// container, i.e. the collector found the generated tree.
+func waitForPodsContainer(t *testing.T, client *http.Client, base string, logs *bytes.Buffer) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := client.Get(base + "/stats/summary"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"name": "pods"`)) {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("server never reported the pods system container\n%s", logs.String())
+}
+
+func buildServer(t *testing.T) string {
+	binary := filepath.Join(t.TempDir(), "kubelet-stats-server")
+	build := exec.Command("go", "build", "-o", binary, "kubelet-stats-server/cmd/kubelet-stats-server")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return binary
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// cpuSeconds is utime+stime of a process (fields 14 and 15 of /proc/<pid>/stat).
+func cpuSeconds(t *testing.T, pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	const clockTicksPerSecond = 100
+	return (utime + stime) / clockTicksPerSecond
+}
+
+func rssBytes(t *testing.T, pid int) uint64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if value, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+func randomHex(t *testing.T, n int) string {
+	buf := make([]byte, n)
+	if _, err := rand.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(buf)
+}
+
+func randomUID(t *testing.T) string {
+	h := randomHex(t, 16)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
