@@ -193,11 +193,3 @@ func deref(p *uint64) any {
 	}
 	return *p
 }
-
-// value is *p, or 0 for nil where a test only compares numbers.
-func value(p *uint64) uint64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}

@@ -32,6 +32,8 @@ type nodeInputs struct {
 	rootFs        *cadvisor.FsStats // nil when statfs failed
 	rlimit        cadvisor.Rlimit
 	systemCgroups []SystemCgroup
+	// imageFs is the runtime's image filesystem; nil without a runtime.
+	imageFs *statsapi.FsStats
 }
 
 var errNoRootSample = errors.New("failed to get root cgroup stats: the root cgroup has no sample yet")
@@ -56,6 +58,12 @@ func buildNodeStats(in nodeInputs) (statsapi.NodeStats, error) {
 	}
 	if in.rootFs != nil {
 		node.Fs = fsStats(*in.rootFs, rootTime)
+	}
+	if in.imageFs != nil {
+		// The kubelet's CRI provider reports the image filesystem as the
+		// container filesystem too; each gets its own copy.
+		imageFs, containerFs := *in.imageFs, *in.imageFs
+		node.Runtime = &statsapi.RuntimeStats{ImageFs: &imageFs, ContainerFs: &containerFs}
 	}
 	return node, nil
 }

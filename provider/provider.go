@@ -36,7 +36,17 @@ type Config struct {
 	FsStats func(path string) (cadvisor.FsStats, error)
 	// Rlimit reads the node's process limits (cadvisor.ReadRlimit).
 	Rlimit func() cadvisor.Rlimit
-	Logger klog.Logger
+	// PodRoot is the cgroup holding all pods ("/kubepods", "/kubepods.slice").
+	PodRoot string
+	// Runtime is the container runtime; nil serves pods from the cgroup tree.
+	Runtime RuntimeService
+	// StatsSource is StatsSourceCollector (default) or StatsSourceCRI.
+	StatsSource string
+	// PodLogsDir is the kubelet's pod log root (/var/log/pods) and
+	// ContainerLogsDir its symlink farm (/var/log/containers).
+	PodLogsDir       string
+	ContainerLogsDir string
+	Logger           klog.Logger
 }
 
 // Provider runs the housekeeping loop and publishes one immutable Snapshot
@@ -48,11 +58,20 @@ type Provider struct {
 	started    time.Time
 	// lastTick is the unix-nano time the last tick completed, read by Healthy.
 	lastTick atomic.Int64
+
+	// The fields below are only touched by the tick goroutine.
+	rates *cpuRateCache
+	// lastRuntime is the last complete answer of the runtime, served while
+	// the runtime fails.
+	lastRuntime *runtimeState
+	// strictUnsupported records that the runtime lacks ListPodSandboxStats.
+	strictUnsupported bool
+	runtimeErrors     atomic.Uint64
 }
 
 // New returns a Provider; call Run to start ticking.
 func New(cfg Config) *Provider {
-	return &Provider{cfg: cfg, started: time.Now()}
+	return &Provider{cfg: cfg, started: time.Now(), rates: newCPURateCache()}
 }
 
 // Current returns the newest snapshot, or nil before the first tick.
@@ -103,7 +122,9 @@ func (p *Provider) Tick(ctx context.Context) {
 	} else {
 		in.rootFs = &fs
 	}
-	snapshot, err := p.build(in)
+	pods := p.buildPods(ctx, view, in.rootFs, start)
+	in.imageFs = pods.imageFs
+	snapshot, err := p.build(in, pods.full, pods.cpuAndMemory)
 	if err != nil {
 		p.cfg.Logger.Error(err, "Housekeeping tick did not produce a snapshot; keeping the previous one")
 		return
@@ -117,7 +138,7 @@ func (p *Provider) Tick(ctx context.Context) {
 		"cgroups", len(view.Cgroups), "duration", time.Since(start))
 }
 
-func (p *Provider) build(in nodeInputs) (*Snapshot, error) {
+func (p *Provider) build(in nodeInputs, pods, cpuMemPods []statsapi.PodStats) (*Snapshot, error) {
 	node, err := buildNodeStats(in)
 	if err != nil {
 		return nil, err
@@ -127,8 +148,8 @@ func (p *Provider) build(in nodeInputs) (*Snapshot, error) {
 		return nil, err
 	}
 	return &Snapshot{
-		Summary:      &statsapi.Summary{Node: node, Pods: []statsapi.PodStats{}},
-		CPUAndMemory: &statsapi.Summary{Node: cpuAndMemoryNode, Pods: []statsapi.PodStats{}},
+		Summary:      &statsapi.Summary{Node: node, Pods: pods},
+		CPUAndMemory: &statsapi.Summary{Node: cpuAndMemoryNode, Pods: cpuMemPods},
 	}, nil
 }
 
@@ -138,4 +159,65 @@ func (p *Provider) rootFsPath() string {
 		return "/"
 	}
 	return p.cfg.RootDir
+}
+
+// RuntimeErrors counts ticks whose runtime calls failed.
+func (p *Provider) RuntimeErrors() uint64 { return p.runtimeErrors.Load() }
+
+// buildPods lists pods from the runtime, or from the cgroup tree without
+// one. A failing runtime keeps the last good runtime answer, joined with
+// fresh collector data, instead of failing the summary.
+func (p *Provider) buildPods(ctx context.Context, view *cadvisor.View, rootFs *cadvisor.FsStats, now time.Time) podList {
+	var pods podList
+	if p.cfg.Runtime == nil {
+		pods.full, pods.cpuAndMemory = buildPodsFromCgroups(view, p.cfg.PodRoot, readPodNames(p.cfg.PodLogsDir, p.cfg.ContainerLogsDir))
+		pods.sort()
+		return pods
+	}
+	strict := p.cfg.StatsSource == StatsSourceCRI && !p.strictUnsupported
+	state, err := fetchRuntime(ctx, p.cfg.Runtime, strict)
+	switch {
+	case err != nil:
+		p.runtimeErrors.Add(1)
+		p.cfg.Logger.Error(err, "Container runtime failed; serving the last pod view", "runtimeErrors", p.runtimeErrors.Load())
+		state = p.lastRuntime
+	case strict && !state.strict:
+		p.strictUnsupported = true
+		p.cfg.Logger.Error(nil, "The runtime does not implement ListPodSandboxStats; --stats-source=cri falls back to the collector")
+	}
+	if state == nil {
+		return podList{full: []statsapi.PodStats{}, cpuAndMemory: []statsapi.PodStats{}}
+	}
+	if err == nil {
+		p.lastRuntime = state
+	}
+	in := podAssembly{
+		now:     now,
+		index:   indexCgroups(view, p.cfg.PodRoot),
+		runtime: state,
+		rootFs:  rootFs,
+		host:    newNodeStorage(p.cfg.PodLogsDir, p.cfg.RootDir, p.cfg.FsStats),
+		rates:   p.rates,
+	}
+	if state.strict {
+		pods.full, pods.cpuAndMemory = buildPodsStrictlyFromRuntime(in)
+	} else {
+		pods.full, pods.cpuAndMemory = buildPodsFromRuntime(in)
+	}
+	p.rates.expire(now)
+	pods.imageFs = imageFsStats(state.imageFs, in.host)
+	pods.sort()
+	return pods
+}
+
+// podList is one tick's pods in both summary modes, plus the runtime's
+// image filesystem that comes with them.
+type podList struct {
+	full, cpuAndMemory []statsapi.PodStats
+	imageFs            *statsapi.FsStats
+}
+
+func (l podList) sort() {
+	sortPods(l.full)
+	sortPods(l.cpuAndMemory)
 }

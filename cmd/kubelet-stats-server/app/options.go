@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"kubelet-stats-server/provider"
 )
 
 // Options are the command-line flags. Where the kubelet has a flag for the
@@ -27,6 +29,11 @@ type Options struct {
 	CgroupMount          string
 	ProcRoot             string
 	ShutdownGracePeriod  time.Duration
+
+	ContainerRuntimeEndpoint string
+	RuntimeRequestTimeout    time.Duration
+	StatsSource              string
+	PodLogsDir               string
 }
 
 // NewOptions returns the defaults.
@@ -41,6 +48,10 @@ func NewOptions() *Options {
 		CgroupMount:          "/sys/fs/cgroup",
 		ProcRoot:             "/proc",
 		ShutdownGracePeriod:  5 * time.Second,
+
+		RuntimeRequestTimeout: 2 * time.Minute,
+		StatsSource:           provider.StatsSourceCollector,
+		PodLogsDir:            "/var/log/pods",
 	}
 }
 
@@ -72,6 +83,14 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ProcRoot, "proc-root", o.ProcRoot, "Where the host's procfs is mounted (e.g. /host/proc in a container).")
 	fs.DurationVar(&o.ShutdownGracePeriod, "shutdown-grace-period", o.ShutdownGracePeriod,
 		"How long in-flight requests may take after SIGTERM or SIGINT before the server exits.")
+	fs.StringVar(&o.ContainerRuntimeEndpoint, "container-runtime-endpoint", o.ContainerRuntimeEndpoint,
+		"CRI socket of the container runtime (unix:///run/containerd/containerd.sock). Empty probes containerd's and CRI-O's default sockets and serves pods from the cgroup tree when none answers.")
+	fs.DurationVar(&o.RuntimeRequestTimeout, "runtime-request-timeout", o.RuntimeRequestTimeout,
+		"Timeout of runtime calls other than the list and stats calls made every tick, which use a short one.")
+	fs.StringVar(&o.StatsSource, "stats-source", o.StatsSource,
+		"Where pod and container cpu, memory, swap and io come from: \"collector\" (our cgroup collector, CRI for identity and filesystems; the kubelet's default) or \"cri\" (everything from ListPodSandboxStats, the kubelet's PodAndContainerStatsFromCRI; falls back to collector when the runtime lacks it).")
+	fs.StringVar(&o.PodLogsDir, "pod-logs-dir", o.PodLogsDir,
+		"The kubelet's pod log directory (<dir>/<namespace>_<pod>_<uid>/<container>/), measured for container logs and ephemeral storage.")
 }
 
 // Validate checks flag values and fills derived defaults.
@@ -96,6 +115,11 @@ func (o *Options) Validate() error {
 	}
 	if !path.IsAbs(o.CgroupRoot) {
 		return fmt.Errorf("--cgroup-root %q: must be an absolute cgroup path", o.CgroupRoot)
+	}
+	switch o.StatsSource {
+	case provider.StatsSourceCollector, provider.StatsSourceCRI:
+	default:
+		return fmt.Errorf("--stats-source %q: must be %s or %s", o.StatsSource, provider.StatsSourceCollector, provider.StatsSourceCRI)
 	}
 	if o.HousekeepingInterval <= 0 {
 		return fmt.Errorf("--housekeeping-interval %s: must be positive", o.HousekeepingInterval)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"kubelet-stats-server/cadvisor"
+	"kubelet-stats-server/cri"
 	"kubelet-stats-server/provider"
 	"kubelet-stats-server/server"
 )
@@ -74,6 +76,13 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	logger.Info("Cgroup collector started", "hierarchy", collector.Hierarchy(), "systemCgroups", systemCgroups)
 
+	runtime, err := dialRuntime(ctx, logger, opts)
+	if err != nil {
+		return err
+	}
+	if runtime != nil {
+		defer runtime.Close()
+	}
 	stats := provider.New(provider.Config{
 		NodeName:      opts.NodeName,
 		BootTime:      machine.BootTime,
@@ -83,7 +92,13 @@ func Run(ctx context.Context, opts *Options) error {
 		Sampler:       collector,
 		FsStats:       cadvisor.DirFsStats,
 		Rlimit:        func() cadvisor.Rlimit { return cadvisor.ReadRlimit(opts.ProcRoot) },
-		Logger:        logger.WithName("provider"),
+		PodRoot:       podRoot(systemCgroups),
+		Runtime:       runtimeService(runtime),
+		StatsSource:   opts.StatsSource,
+		PodLogsDir:    opts.PodLogsDir,
+		// The kubelet keeps its container log symlinks next to the pod logs.
+		ContainerLogsDir: filepath.Join(filepath.Dir(opts.PodLogsDir), "containers"),
+		Logger:           logger.WithName("provider"),
 	})
 	go stats.Run(ctx)
 
@@ -160,4 +175,41 @@ func trackedCgroups(systemCgroups []provider.SystemCgroup) []string {
 		}
 	}
 	return tracked
+}
+
+// dialRuntime connects to the CRI runtime. Without an explicit endpoint a
+// machine without a runtime is fine: pods then come from the cgroup tree.
+func dialRuntime(ctx context.Context, logger klog.Logger, opts *Options) (*cri.Client, error) {
+	client, err := cri.Dial(ctx, cri.Config{
+		Endpoint:       opts.ContainerRuntimeEndpoint,
+		RequestTimeout: opts.RuntimeRequestTimeout,
+		Logger:         logger.WithName("cri"),
+	})
+	switch {
+	case errors.Is(err, cri.ErrNoRuntime):
+		logger.Info("No container runtime answered on the default sockets; serving pods from the cgroup tree")
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("connect to the container runtime: %w", err)
+	}
+	logger.Info("Using container runtime", "endpoint", client.Endpoint())
+	return client, nil
+}
+
+// runtimeService keeps a nil *cri.Client from becoming a non-nil interface.
+func runtimeService(client *cri.Client) provider.RuntimeService {
+	if client == nil {
+		return nil
+	}
+	return client
+}
+
+// podRoot is the cgroup of the "pods" system container.
+func podRoot(systemCgroups []provider.SystemCgroup) string {
+	for _, sys := range systemCgroups {
+		if sys.Name == statsapi.SystemContainerPods {
+			return sys.Cgroup
+		}
+	}
+	return ""
 }

@@ -1,0 +1,141 @@
+package provider
+
+import (
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"kubelet-stats-server/cadvisor"
+)
+
+// podNames is what the kubelet's log layout says about pods when no runtime
+// can be asked: /var/log/pods/<namespace>_<name>_<uid> and
+// /var/log/containers/<pod>_<namespace>_<container>-<id>.log.
+type podNames struct {
+	byUID          map[string]statsapi.PodReference
+	containerNames map[string]string
+}
+
+// readPodNames lists the two log directories; missing ones give no names.
+func readPodNames(podLogsDir, containerLogsDir string) podNames {
+	names := podNames{byUID: map[string]statsapi.PodReference{}, containerNames: map[string]string{}}
+	if entries, err := os.ReadDir(podLogsDir); err == nil {
+		for _, entry := range entries {
+			if ref, ok := parsePodLogsDirName(entry.Name()); ok {
+				names.byUID[ref.UID] = ref
+			}
+		}
+	}
+	if entries, err := os.ReadDir(containerLogsDir); err == nil {
+		for _, entry := range entries {
+			if id, name, ok := parseContainerLogName(entry.Name()); ok {
+				names.containerNames[id] = name
+			}
+		}
+	}
+	return names
+}
+
+// parsePodLogsDirName splits "<namespace>_<name>_<uid>"; neither namespaces
+// nor pod names may contain '_'.
+func parsePodLogsDirName(dir string) (statsapi.PodReference, bool) {
+	parts := strings.Split(dir, "_")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return statsapi.PodReference{}, false
+	}
+	return statsapi.PodReference{Namespace: parts[0], Name: parts[1], UID: parts[2]}, true
+}
+
+// parseContainerLogName splits "<pod>_<namespace>_<container>-<id>.log".
+func parseContainerLogName(file string) (id, container string, ok bool) {
+	base, isLog := strings.CutSuffix(file, ".log")
+	if !isLog {
+		return "", "", false
+	}
+	dash := strings.LastIndexByte(base, '-')
+	if dash < 0 {
+		return "", "", false
+	}
+	parts := strings.Split(base[:dash], "_")
+	if len(parts) != 3 || parts[2] == "" || base[dash+1:] == "" {
+		return "", "", false
+	}
+	return base[dash+1:], parts[2], true
+}
+
+// buildPodsFromCgroups lists pods found in the cgroup tree when there is no
+// runtime: every pod<uid> cgroup below the pod root, its child cgroups as
+// containers. Names come from the log layout where present; otherwise a pod
+// is named by its UID and a container by its cgroup's ID. When some
+// containers of a pod have names, the unnamed ones (the sandbox) are left
+// out, like the kubelet never lists the pause container.
+func buildPodsFromCgroups(view *cadvisor.View, podRoot string, names podNames) (full, cpuMem []statsapi.PodStats) {
+	podCgroups := map[string]*cadvisor.CgroupInfo{}
+	children := map[string][]*cadvisor.CgroupInfo{}
+	prefix := strings.TrimSuffix(podRoot, "/") + "/"
+	for name, info := range view.Cgroups {
+		if !strings.HasPrefix(name, prefix) || info.Latest() == nil {
+			continue
+		}
+		if _, isPod := cadvisor.PodUIDFromCgroup(name); isPod {
+			podCgroups[name] = info
+		} else {
+			children[path.Dir(name)] = append(children[path.Dir(name)], info)
+		}
+	}
+	full = make([]statsapi.PodStats, 0, len(podCgroups))
+	cpuMem = make([]statsapi.PodStats, 0, len(podCgroups))
+	for name, podCgroup := range podCgroups {
+		uid, _ := cadvisor.PodUIDFromCgroup(name)
+		ref, known := names.byUID[uid]
+		if !known {
+			ref = statsapi.PodReference{UID: uid, Name: uid}
+		}
+		pod := podBuild{
+			full:   statsapi.PodStats{PodRef: ref, StartTime: metav1.NewTime(podCgroup.Spec.CreationTime)},
+			cpuMem: statsapi.PodStats{PodRef: ref, StartTime: metav1.NewTime(podCgroup.Spec.CreationTime)},
+		}
+		for _, container := range namedContainers(children[name], names.containerNames) {
+			pod.full.Containers = append(pod.full.Containers, cgroupContainerStats(container.name, container.info))
+			pod.cpuMem.Containers = append(pod.cpuMem.Containers, cgroupCPUAndMemoryStats(container.name, container.info))
+			pod.processes += container.info.Latest().Processes.Count
+			pod.hasProcesses = true
+		}
+		pod.full.CPU, pod.full.Memory = cpuStats(podCgroup), memoryStats(podCgroup)
+		pod.full.Swap, pod.full.IO, pod.full.Network = swapStats(podCgroup), ioStats(podCgroup), networkStats(podCgroup)
+		pod.cpuMem.CPU, pod.cpuMem.Memory, pod.cpuMem.Swap = cpuStats(podCgroup), memoryStats(podCgroup), swapStats(podCgroup)
+		if pod.hasProcesses {
+			pod.full.ProcessStats = &statsapi.ProcessStats{ProcessCount: ptrTo(pod.processes)}
+		}
+		full = append(full, pod.full)
+		cpuMem = append(cpuMem, pod.cpuMem)
+	}
+	return full, cpuMem
+}
+
+type namedCgroup struct {
+	name string
+	info *cadvisor.CgroupInfo
+}
+
+func namedContainers(cgroups []*cadvisor.CgroupInfo, containerNames map[string]string) []namedCgroup {
+	var named, unnamed []namedCgroup
+	for _, info := range cgroups {
+		id := cadvisor.ContainerIDFromCgroup(info.Name)
+		if name, ok := containerNames[id]; ok {
+			named = append(named, namedCgroup{name: name, info: info})
+		} else {
+			unnamed = append(unnamed, namedCgroup{name: id, info: info})
+		}
+	}
+	result := named
+	if len(named) == 0 {
+		result = unnamed
+	}
+	sort.Slice(result, func(i, j int) bool { return result[i].name < result[j].name })
+	return result
+}

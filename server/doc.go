@@ -1,0 +1,22 @@
+// Package server serves the kubelet's stats surface over HTTP with the same
+// go-restful routing as the kubelet, so that router edge cases (trailing
+// slashes, 404/405/406 bodies, the Allow header) are byte-for-byte those of
+// kubelet v1.36.
+//
+// Exported surface:
+//   - SnapshotSource, HealthChecker: what the server needs from the provider,
+//     defined here so that the server depends on two methods, not a package.
+//   - Config: logger and request limits.
+//   - NewReadOnlyHandler: the unauthenticated routes (/stats/summary,
+//     /healthz, the disabled debugging paths) behind an access log, a panic
+//     guard and a request body limit.
+//   - NewHTTPServer: an *http.Server with the kubelet's settings plus
+//     slow-client hardening.
+//
+// Requests do no I/O besides writing the response: they read the provider's
+// current immutable snapshot and answer from a JSON encoding shared by every
+// request for that snapshot. Where this differs from the kubelet (a 503 before
+// the first housekeeping tick, a Content-Length instead of a chunked body, a
+// 1 MiB limit on form bodies, a 500 instead of a dropped connection when a
+// handler panics) docs/compatibility.md says so.
+package server
