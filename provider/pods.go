@@ -254,9 +254,14 @@ func value(p *uint64) uint64 {
 	return *p
 }
 
-// sortPods orders pods by namespace, name and UID where the kubelet's order
-// is random, so that outputs diff cleanly.
+// sortPods orders pods by namespace, name and UID, and containers by name,
+// where the kubelet's order is random or the runtime's, so that outputs
+// diff cleanly and do not depend on the stats source.
 func sortPods(pods []statsapi.PodStats) {
+	for i := range pods {
+		containers := pods[i].Containers
+		sort.Slice(containers, func(a, b int) bool { return containers[a].Name < containers[b].Name })
+	}
 	sort.Slice(pods, func(i, j int) bool {
 		a, b := pods[i].PodRef, pods[j].PodRef
 		if a.Namespace != b.Namespace {

@@ -6,11 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"kubelet-stats-server/test/cgrouptest"
+	"kubelet-stats-server/test/serverproc"
 )
 
 const (
@@ -57,8 +56,12 @@ func TestLoad(t *testing.T) {
 	}
 	t.Logf("laid out %d pod cgroups with %d containers each in %s", podCount, containersPerPod, time.Since(layoutStart))
 
-	binary := buildServer(t)
-	port := freePort(t)
+	binary, removeBinary, err := serverproc.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(removeBinary)
+	port := serverproc.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	server := exec.Command(binary, "--address=127.0.0.1", "--read-only-port="+strconv.Itoa(port),
 		"--cgroup-root="+parent, "--cgroup-driver=cgroupfs")
@@ -177,24 +180,6 @@ func waitForPodsContainer(t *testing.T, client *http.Client, base string, logs *
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("server never reported the pods system container\n%s", logs.String())
-}
-
-func buildServer(t *testing.T) string {
-	binary := filepath.Join(t.TempDir(), "kubelet-stats-server")
-	build := exec.Command("go", "build", "-o", binary, "kubelet-stats-server/cmd/kubelet-stats-server")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return binary
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // cpuSeconds is utime+stime of a process (fields 14 and 15 of /proc/<pid>/stat).

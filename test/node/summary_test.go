@@ -10,11 +10,13 @@ import (
 	"time"
 
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"kubelet-stats-server/test/serverproc"
 )
 
-func getSummary(t *testing.T, srv *runningServer, method, query string) *statsapi.Summary {
+func getSummary(t *testing.T, srv *serverproc.Server, method, query string) *statsapi.Summary {
 	t.Helper()
-	status, header, body := do(t, method, srv.base+"/stats/summary"+query, nil, nil)
+	status, header, body := serverproc.Do(t, method, srv.Base+"/stats/summary"+query, nil, nil)
 	if status != http.StatusOK {
 		t.Fatalf("%s /stats/summary%s = %d: %s", method, query, status, body)
 	}
@@ -91,7 +93,7 @@ func inRange(t *testing.T, what string, v *uint64, lo, hi uint64) {
 // machine (test/e2e_node/summary_test.go).
 func TestNodeSummary(t *testing.T) {
 	rootDir := t.TempDir()
-	srv := startServer(t, "--node-name=test-node", "--root-dir="+rootDir)
+	srv := serverproc.Start(t, serverBinary, "--node-name=test-node", "--root-dir="+rootDir)
 	capacity := memTotal(t)
 
 	var summary *statsapi.Summary
@@ -167,7 +169,7 @@ func TestNodeSummary(t *testing.T) {
 // TestOnlyCPUAndMemory checks spec section 3 on the node: cpu, memory and
 // swap only, startTime from the root cgroup.
 func TestOnlyCPUAndMemory(t *testing.T) {
-	srv := startServer(t)
+	srv := serverproc.Start(t, serverBinary)
 	summary := getSummary(t, srv, http.MethodGet, "?only_cpu_and_memory=true")
 	node := summary.Node
 	if node.CPU == nil || node.Memory == nil || node.Swap == nil {
@@ -183,7 +185,7 @@ func TestOnlyCPUAndMemory(t *testing.T) {
 		}
 	}
 	form := strings.NewReader("only_cpu_and_memory=true")
-	status, _, body := do(t, http.MethodPost, srv.base+"/stats/summary",
+	status, _, body := serverproc.Do(t, http.MethodPost, srv.Base+"/stats/summary",
 		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, form)
 	if status != http.StatusOK {
 		t.Fatalf("POST form = %d %s", status, body)
@@ -196,7 +198,7 @@ func TestOnlyCPUAndMemory(t *testing.T) {
 
 // TestHTTPEdgeCases replays ../shared/reference/kubelet-v1.36.3-sample/http-edge-cases.txt.
 func TestHTTPEdgeCases(t *testing.T) {
-	srv := startServer(t)
+	srv := serverproc.Start(t, serverBinary)
 	tests := []struct {
 		method, path string
 		header       http.Header
@@ -221,7 +223,7 @@ func TestHTTPEdgeCases(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
-			status, header, body := do(t, tt.method, srv.base+tt.path, tt.header, nil)
+			status, header, body := serverproc.Do(t, tt.method, srv.Base+tt.path, tt.header, nil)
 			if status != tt.wantStatus {
 				t.Errorf("status = %d, want %d (body %q)", status, tt.wantStatus, body)
 			}

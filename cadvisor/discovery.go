@@ -1,0 +1,378 @@
+package cadvisor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// watchMask asks for directories appearing and disappearing. Renames count
+// too: cgroup v1 allows renaming a cgroup within its parent.
+const watchMask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO | unix.IN_ONLYDIR
+
+// discovery keeps the store in line with the cgroup trees: inotify watches
+// on every directory of the tracked trees, "pathway" watches on the nearest
+// existing ancestor of a tracked root that does not exist yet, and a full
+// rescan every RescanInterval (or after an inotify queue overflow).
+//
+// Everything runs under mu: the background event loop, the rescan, and the
+// drains Housekeep does before and after a pass so that a cgroup created
+// before Housekeep is called is part of that pass.
+type discovery struct {
+	c *Collector
+
+	mu sync.Mutex
+	// fd is the non-blocking inotify descriptor, -1 when inotify is
+	// unavailable (discovery then relies on rescans) or after shutdown.
+	fd      int
+	watches map[int32]*watch
+	byKey   map[watchKey]int32
+	buf     []byte
+	// rescanNeeded is set on queue overflow and handled at the end of drain.
+	rescanNeeded bool
+	// watchFailureLogged limits the "out of watches" warning to one line.
+	watchFailureLogged bool
+}
+
+type watchKey struct {
+	tree int
+	name string
+}
+
+type watch struct {
+	watchKey
+	// recursive watches are directories inside a tracked tree; the others
+	// are pathways to tracked roots that do not exist yet.
+	recursive bool
+}
+
+func newDiscovery(c *Collector) *discovery {
+	return &discovery{
+		c:       c,
+		fd:      -1,
+		watches: map[int32]*watch{},
+		byKey:   map[watchKey]int32{},
+		buf:     make([]byte, 64<<10),
+	}
+}
+
+// start does the initial discovery and then runs the event loop and the
+// periodic rescan until ctx ends.
+func (d *discovery) start(ctx context.Context) error {
+	logger := d.c.logger
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		logger.Info("Warning: inotify is unavailable; new cgroups are found by rescans only",
+			"rescanInterval", d.c.cfg.RescanInterval, "err", err)
+		fd = -1
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return &os.SyscallError{Syscall: "eventfd", Err: err}
+	}
+
+	d.mu.Lock()
+	d.fd = fd
+	d.rescan()
+	d.mu.Unlock()
+
+	stop := context.AfterFunc(ctx, func() {
+		var one [8]byte
+		one[0] = 1
+		_, _ = unix.Write(wake, one[:])
+	})
+	go func() {
+		defer stop()
+		d.eventLoop(wake)
+	}()
+	go d.rescanLoop(ctx)
+	return nil
+}
+
+// eventLoop waits for inotify events (or the wake-up at shutdown) and
+// drains them.
+func (d *discovery) eventLoop(wake int) {
+	defer unix.Close(wake)
+	defer d.close()
+	d.mu.Lock()
+	fd := d.fd
+	d.mu.Unlock()
+	fds := []unix.PollFd{{Fd: int32(wake), Events: unix.POLLIN}}
+	if fd >= 0 {
+		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+	}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err != nil && err != unix.EINTR {
+			d.c.logger.Error(err, "Polling inotify failed; new cgroups are found by rescans only")
+			return
+		}
+		if fds[0].Revents != 0 {
+			return
+		}
+		if len(fds) > 1 && fds[1].Revents != 0 {
+			d.drain()
+		}
+	}
+}
+
+func (d *discovery) rescanLoop(ctx context.Context) {
+	ticker := time.NewTicker(d.c.cfg.RescanInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			d.mu.Lock()
+			d.rescan()
+			d.mu.Unlock()
+		}
+	}
+}
+
+func (d *discovery) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fd >= 0 {
+		unix.Close(d.fd)
+		d.fd = -1
+	}
+	clear(d.watches)
+	clear(d.byKey)
+}
+
+// rescan walks every tracked tree, (re)adds missing watches, adds and
+// re-specs every cgroup found and drops the ones that are gone.
+func (d *discovery) rescan() {
+	c := d.c
+	seen := map[string]bool{"/": true}
+	for ti, t := range c.trees {
+		for _, root := range c.tracked {
+			if !isDir(filepath.Join(t.dir, root)) {
+				d.watchPathway(ti, root)
+				continue
+			}
+			d.walk(ti, root, func(name string) {
+				if t.primary {
+					seen[name] = true
+				}
+			})
+		}
+	}
+	for name := range seen {
+		c.refresh(name, true)
+	}
+	for _, name := range c.store.names() {
+		if !seen[name] {
+			c.refresh(name, false)
+		}
+	}
+}
+
+// walk watches dir name of tree ti and everything below it, calling visit
+// for each directory.
+func (d *discovery) walk(ti int, name string, visit func(string)) {
+	d.addWatch(ti, name, true)
+	visit(name)
+	dirEntries, err := os.ReadDir(filepath.Join(d.c.trees[ti].dir, name))
+	if err != nil {
+		return // vanished meanwhile: its removal event or the rescan cleans up
+	}
+	for _, de := range dirEntries {
+		if de.IsDir() {
+			d.walk(ti, childName(name, de.Name()), visit)
+		}
+	}
+}
+
+// watchPathway watches the nearest existing ancestor of a tracked root that
+// does not exist yet, so that its creation is noticed.
+func (d *discovery) watchPathway(ti int, root string) {
+	dir := d.c.trees[ti].dir
+	for ancestor := path.Dir(root); ; ancestor = path.Dir(ancestor) {
+		if isDir(filepath.Join(dir, ancestor)) {
+			d.addWatch(ti, ancestor, false)
+			return
+		}
+		if ancestor == "/" {
+			return
+		}
+	}
+}
+
+func (d *discovery) addWatch(ti int, name string, recursive bool) {
+	if d.fd < 0 {
+		return
+	}
+	key := watchKey{tree: ti, name: name}
+	if wd, ok := d.byKey[key]; ok {
+		if recursive {
+			d.watches[wd].recursive = true
+		}
+		return
+	}
+	wd, err := unix.InotifyAddWatch(d.fd, filepath.Join(d.c.trees[ti].dir, name), watchMask)
+	if err != nil {
+		if !isVanished(err) && !errors.Is(err, unix.ENOTDIR) && !d.watchFailureLogged {
+			d.watchFailureLogged = true
+			d.c.logger.Info("Warning: cannot add an inotify watch; cgroups below it are found by rescans only (raise fs.inotify.max_user_watches?)",
+				"cgroup", name, "err", err)
+		}
+		return
+	}
+	if _, taken := d.watches[int32(wd)]; taken {
+		return // same inode reached under another name; keep the first
+	}
+	d.watches[int32(wd)] = &watch{watchKey: key, recursive: recursive}
+	d.byKey[key] = int32(wd)
+}
+
+// drain reads and applies every queued inotify event without blocking.
+func (d *discovery) drain() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for d.fd >= 0 {
+		n, err := unix.Read(d.fd, d.buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			if err != nil && err != unix.EAGAIN {
+				d.c.logger.Error(err, "Reading inotify events failed; scheduling a rescan")
+				d.rescanNeeded = true
+			}
+			break
+		}
+		d.handleEvents(d.buf[:n])
+	}
+	if d.rescanNeeded {
+		d.rescanNeeded = false
+		d.rescan()
+	}
+}
+
+func (d *discovery) handleEvents(buf []byte) {
+	for off := 0; off+unix.SizeofInotifyEvent <= len(buf); {
+		ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+		nameStart := off + unix.SizeofInotifyEvent
+		nameEnd := min(nameStart+int(ev.Len), len(buf))
+		name := string(bytes.TrimRight(buf[nameStart:nameEnd], "\x00"))
+		d.handle(ev.Wd, ev.Mask, name)
+		off = nameEnd
+	}
+}
+
+func (d *discovery) handle(wd int32, mask uint32, name string) {
+	if mask&unix.IN_Q_OVERFLOW != 0 {
+		d.rescanNeeded = true
+		return
+	}
+	w := d.watches[wd]
+	if w == nil {
+		return
+	}
+	if mask&unix.IN_IGNORED != 0 {
+		// The directory is gone (or was unmounted). If it was a tracked root
+		// or a pathway, watch the way back to it.
+		delete(d.watches, wd)
+		if d.byKey[w.watchKey] == wd {
+			delete(d.byKey, w.watchKey)
+		}
+		d.resolveRoots(w.tree)
+		return
+	}
+	if mask&unix.IN_ISDIR == 0 || name == "" {
+		return
+	}
+	child := childName(w.name, name)
+	switch {
+	case mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0:
+		if w.recursive || d.c.inScope(child) {
+			d.walkAndRefresh(w.tree, child)
+		} else if d.leadsToTrackedRoot(child) {
+			d.resolveRoots(w.tree)
+		}
+	case mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0:
+		if mask&unix.IN_MOVED_FROM != 0 {
+			d.unwatchBelow(w.tree, child)
+		}
+		d.refreshBelow(child)
+	}
+}
+
+// walkAndRefresh handles a new directory: watch it and what was created
+// below it before the watch existed, and add the cgroups.
+func (d *discovery) walkAndRefresh(ti int, name string) {
+	var names []string
+	d.walk(ti, name, func(n string) { names = append(names, n) })
+	for _, n := range names {
+		d.c.refresh(n, false)
+	}
+}
+
+// refreshBelow re-checks name and every tracked cgroup below it.
+func (d *discovery) refreshBelow(name string) {
+	for _, n := range d.c.store.names() {
+		if isAncestorOrSelf(name, n) && n != "/" {
+			d.c.refresh(n, false)
+		}
+	}
+}
+
+// unwatchBelow drops the watches of a renamed-away directory and its
+// descendants; their names are stale.
+func (d *discovery) unwatchBelow(ti int, name string) {
+	for key, wd := range d.byKey {
+		if key.tree == ti && isAncestorOrSelf(name, key.name) {
+			_, _ = unix.InotifyRmWatch(d.fd, uint32(wd))
+			delete(d.byKey, key)
+			delete(d.watches, wd)
+		}
+	}
+}
+
+func (d *discovery) leadsToTrackedRoot(name string) bool {
+	for _, root := range d.c.tracked {
+		if isAncestorOrSelf(name, root) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveRoots makes sure every tracked root of tree ti is either watched
+// as a tree (walking it when it just appeared) or has a pathway watch.
+func (d *discovery) resolveRoots(ti int) {
+	dir := d.c.trees[ti].dir
+	for _, root := range d.c.tracked {
+		if !isDir(filepath.Join(dir, root)) {
+			d.watchPathway(ti, root)
+			continue
+		}
+		if wd, ok := d.byKey[watchKey{tree: ti, name: root}]; ok && d.watches[wd].recursive {
+			continue
+		}
+		d.walkAndRefresh(ti, root)
+	}
+}
+
+// refreshNames re-checks cgroups a pass found vanished.
+func (d *discovery) refreshNames(names []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, name := range names {
+		d.c.refresh(name, false)
+	}
+}

@@ -1,0 +1,22 @@
+// Package cadvisor is the server's own cgroup collector: what the kubelet's
+// embedded cAdvisor does for the stats surface, and nothing else.
+//
+// It reads cgroup v1, v2 and hybrid hierarchies (cgroupfs and systemd
+// layouts) through github.com/opencontainers/cgroups without ever creating
+// or writing a cgroup, keeps a bounded ring of samples per tracked cgroup,
+// and publishes each housekeeping pass as an immutable View.
+//
+// Exported surface:
+//   - Collector (New, Start, Housekeep, Hierarchy) with Config: discovery by
+//     inotify plus periodic rescans, and one sampling pass per Housekeep.
+//   - View, CgroupInfo, Sample, Spec and the stats types they hold.
+//   - NanoCores, WorkingSet, FilterInterfaces: the derivations the kubelet
+//     applies to cAdvisor data.
+//   - PodCgroupKey, PodUIDFromCgroup, ContainerIDFromCgroup: the kubelet's
+//     reading of cgroup names in both layouts.
+//   - ReadMachine (Machine), DirFsStats (FsStats), ReadRlimit (Rlimit):
+//     machine facts, filesystem usage and process limits.
+//
+// What cAdvisor semantics each value follows is documented on the types;
+// the behaviour reference is section 2 of kubelet-stats-behavior.md.
+package cadvisor

@@ -1,0 +1,109 @@
+package cadvisor
+
+import (
+	"testing"
+	"time"
+)
+
+func TestNanoCores(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	sample := func(at time.Duration, total uint64, perCPU ...uint64) *Sample {
+		return &Sample{Timestamp: t0.Add(at), CPU: CPUStats{UsageTotal: total, PerCPU: perCPU}}
+	}
+	tests := []struct {
+		name      string
+		prev, cur *Sample
+		want      uint64
+		wantOK    bool
+	}{
+		{name: "no previous", cur: sample(time.Second, 1)},
+		{name: "no current", prev: sample(0, 1)},
+		{name: "one core busy", prev: sample(0, 1e9), cur: sample(10*time.Second, 11e9), want: 1e9, wantOK: true},
+		{name: "half a core over 1.5s", prev: sample(0, 0), cur: sample(1500*time.Millisecond, 750e6), want: 500e6, wantOK: true},
+		{name: "idle", prev: sample(0, 5), cur: sample(time.Second, 5), want: 0, wantOK: true},
+		{name: "truncated not rounded", prev: sample(0, 0), cur: sample(3*time.Second, 2), want: 0, wantOK: true},
+		{name: "sub-nanocore precision", prev: sample(0, 0), cur: sample(3*time.Second, 10), want: 3, wantOK: true},
+		{name: "counter decreased", prev: sample(0, 2e9), cur: sample(time.Second, 1e9)},
+		{name: "equal time", prev: sample(time.Second, 1), cur: sample(time.Second, 2)},
+		{name: "time went backwards", prev: sample(2*time.Second, 1), cur: sample(time.Second, 2)},
+		{name: "cpu count changed", prev: sample(0, 1, 1), cur: sample(time.Second, 2, 1, 1)},
+		{name: "per-cpu counter decreased", prev: sample(0, 1, 5, 0), cur: sample(time.Second, 2, 4, 2)},
+		{name: "per-cpu counters grow", prev: sample(0, 1, 1, 0), cur: sample(time.Second, 2e9+1, 1e9+1, 1e9), want: 2e9, wantOK: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := NanoCores(tt.prev, tt.cur)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("NanoCores = %d, %v; want %d, %v", got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestWorkingSet(t *testing.T) {
+	tests := []struct {
+		usage, inactive, want uint64
+	}{
+		{usage: 100, inactive: 30, want: 70},
+		{usage: 100, inactive: 100, want: 0},
+		{usage: 100, inactive: 130, want: 0},
+		{usage: 0, inactive: 0, want: 0},
+		{usage: ^uint64(0), inactive: 1, want: ^uint64(0) - 1},
+	}
+	for _, tt := range tests {
+		if got := WorkingSet(tt.usage, tt.inactive); got != tt.want {
+			t.Errorf("WorkingSet(%d, %d) = %d, want %d", tt.usage, tt.inactive, got, tt.want)
+		}
+	}
+}
+
+func TestSampleRing(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(seconds int) *Sample { return &Sample{Timestamp: t0.Add(time.Duration(seconds) * time.Second)} }
+	seconds := func(samples []*Sample) []int {
+		var out []int
+		for _, s := range samples {
+			out = append(out, int(s.Timestamp.Sub(t0)/time.Second))
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		capacity  int
+		retention time.Duration
+		push      []int
+		want      []int
+	}{
+		{name: "empty", capacity: 3, retention: time.Minute},
+		{name: "under capacity", capacity: 3, retention: time.Minute, push: []int{0, 10}, want: []int{0, 10}},
+		{name: "capacity evicts oldest", capacity: 3, retention: time.Minute, push: []int{0, 10, 20, 30, 40}, want: []int{20, 30, 40}},
+		{name: "retention evicts old", capacity: 13, retention: 20 * time.Second, push: []int{0, 10, 20, 30, 45}, want: []int{30, 45}},
+		{name: "newest always kept", capacity: 3, retention: time.Second, push: []int{0, 100}, want: []int{100}},
+		{name: "retention boundary is inclusive", capacity: 5, retention: 20 * time.Second, push: []int{0, 10, 20}, want: []int{0, 10, 20}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ring := newSampleRing(tt.capacity)
+			var published [][]*Sample
+			for _, s := range tt.push {
+				ring.push(at(s), tt.retention)
+				published = append(published, ring.appendTo(nil))
+			}
+			got := seconds(ring.appendTo(nil))
+			if len(got) != len(tt.want) {
+				t.Fatalf("samples at %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("samples at %v, want %v", got, tt.want)
+				}
+			}
+			// Slices handed out earlier never change.
+			for i, p := range published {
+				if last := p[len(p)-1]; int(last.Timestamp.Sub(t0)/time.Second) != tt.push[i] {
+					t.Errorf("published slice %d changed: newest is %v", i, last.Timestamp)
+				}
+			}
+		})
+	}
+}

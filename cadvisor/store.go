@@ -1,0 +1,155 @@
+package cadvisor
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+)
+
+// entry is one tracked cgroup. Discovery replaces its state; only Housekeep
+// (one pass at a time) touches ring and failing.
+type entry struct {
+	name string
+	// pod is the nearest pod-level cgroup at or above name ("" outside pods);
+	// its network comes from a process found here.
+	pod   string
+	state atomic.Pointer[entryState]
+	// gen changes whenever the cgroup's directories change or it is
+	// removed, so that a sample read across such a change is discarded.
+	gen     atomic.Uint64
+	removed atomic.Bool
+
+	ring    sampleRing
+	failing bool
+}
+
+// statsManager is the part of the opencontainers/cgroups managers we use.
+type statsManager interface {
+	Stats(opts *cgroups.StatsOptions) (*cgroups.Stats, error)
+	OOMKillCount() (uint64, error)
+}
+
+// entryState is how to read one cgroup; immutable once stored.
+type entryState struct {
+	paths   cgroupPaths
+	manager statsManager
+	options cgroups.StatsOptions
+	// tolerateStatsErrors is set for the cgroup2 root, where some files do
+	// not exist and the library reports that as an error.
+	tolerateStatsErrors bool
+	hasPids             bool
+	procsFile           string
+	// cpuPressure and memoryPressure are read by us on hybrid (the library
+	// reads them on v2); ioPressure on both. "" when absent.
+	cpuPressure, memoryPressure, ioPressure string
+	spec                                    cgroupSpec
+}
+
+// sampleRing keeps the newest samples of one cgroup, bounded in count and age.
+type sampleRing struct {
+	buf   []*Sample
+	start int
+	n     int
+}
+
+func newSampleRing(capacity int) sampleRing {
+	return sampleRing{buf: make([]*Sample, capacity)}
+}
+
+// push appends s and evicts what falls out of capacity or retention.
+func (r *sampleRing) push(s *Sample, retention time.Duration) {
+	if r.n == len(r.buf) {
+		r.start = (r.start + 1) % len(r.buf)
+		r.n--
+	}
+	r.buf[(r.start+r.n)%len(r.buf)] = s
+	r.n++
+	for r.n > 1 && s.Timestamp.Sub(r.buf[r.start].Timestamp) > retention {
+		r.buf[r.start] = nil
+		r.start = (r.start + 1) % len(r.buf)
+		r.n--
+	}
+}
+
+// appendTo appends the samples oldest first.
+func (r *sampleRing) appendTo(dst []*Sample) []*Sample {
+	for i := 0; i < r.n; i++ {
+		dst = append(dst, r.buf[(r.start+i)%len(r.buf)])
+	}
+	return dst
+}
+
+// store is the set of tracked cgroups.
+type store struct {
+	mu      sync.RWMutex
+	entries map[string]*entry
+	// sorted caches list(); nil after a change.
+	sorted []*entry
+}
+
+func newStore() *store {
+	return &store{entries: map[string]*entry{}}
+}
+
+func (s *store) get(name string) *entry {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.entries[name]
+}
+
+func (s *store) add(e *entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.entries[e.name]; old != nil {
+		old.gen.Add(1)
+		old.removed.Store(true)
+	}
+	s.entries[e.name] = e
+	s.sorted = nil
+}
+
+func (s *store) remove(e *entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.entries[e.name] == e {
+		delete(s.entries, e.name)
+		s.sorted = nil
+	}
+	e.gen.Add(1)
+	e.removed.Store(true)
+}
+
+// list returns every entry sorted by name, so that passes are
+// reproducible. The slice is shared until the next change: do not modify it.
+func (s *store) list() []*entry {
+	s.mu.RLock()
+	sorted := s.sorted
+	s.mu.RUnlock()
+	if sorted != nil {
+		return sorted
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sorted == nil {
+		s.sorted = make([]*entry, 0, len(s.entries))
+		for _, e := range s.entries {
+			s.sorted = append(s.sorted, e)
+		}
+		sort.Slice(s.sorted, func(i, j int) bool { return s.sorted[i].name < s.sorted[j].name })
+	}
+	return s.sorted
+}
+
+// names returns the tracked names, for rescans.
+func (s *store) names() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.entries))
+	for name := range s.entries {
+		out = append(out, name)
+	}
+	return out
+}

@@ -1,0 +1,308 @@
+package pods
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"kubelet-stats-server/test/e2e/framework"
+	"kubelet-stats-server/test/serverproc"
+)
+
+const (
+	namespace      = "e2e"
+	busyLimitBytes = 100 << 20
+)
+
+func threePods(t *testing.T, c *cluster) (busy, idle, hostNet *framework.Pod) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	busy, err = c.runtime.RunPod(ctx, framework.PodSpec{
+		Name: "busy", Namespace: namespace, EmptyDirs: []string{"scratch"},
+		Containers: []framework.ContainerSpec{{
+			Name: "work", Image: framework.WorkImage, MemoryLimitBytes: busyLimitBytes,
+			Args:   []string{"-cpu", "0.2", "-mem", "50", "-net", "-write", "/scratch"},
+			Mounts: []framework.VolumeMount{{Volume: "scratch", MountPath: "/scratch"}},
+		}},
+	})
+	if err != nil {
+		t.Fatalf("run busy pod: %v", err)
+	}
+	idle, err = c.runtime.RunPod(ctx, framework.PodSpec{
+		Name: "idle", Namespace: namespace,
+		Containers: []framework.ContainerSpec{
+			{Name: "main", Image: framework.PauseImage},
+			{Name: "sidecar", Image: framework.WorkImage},
+		},
+	})
+	if err != nil {
+		t.Fatalf("run idle pod: %v", err)
+	}
+	hostNet, err = c.runtime.RunPod(ctx, framework.PodSpec{
+		Name: "hostnet", Namespace: namespace, HostNetwork: true,
+		Containers: []framework.ContainerSpec{{Name: "main", Image: framework.PauseImage}},
+	})
+	if err != nil {
+		t.Fatalf("run host-network pod: %v", err)
+	}
+	return busy, idle, hostNet
+}
+
+// allReady is true once the three pods are listed with their containers and
+// the busy container has a cpu rate.
+func allReady(s *statsapi.Summary) bool {
+	busy := findContainer(findPod(s, namespace, "busy"), "work")
+	idle := findPod(s, namespace, "idle")
+	return busy != nil && busy.CPU != nil && busy.CPU.UsageNanoCores != nil &&
+		idle != nil && len(idle.Containers) == 2 && findPod(s, namespace, "hostnet") != nil
+}
+
+func TestPodsFromContainerd(t *testing.T) {
+	c := startCluster(t)
+	busy, idle, hostNet := threePods(t, c)
+	srv := serverproc.Start(t, serverBinary, c.serverArgs()...)
+	summary := waitForSummary(t, srv, "", allReady)
+
+	t.Run("pod set and identity", func(t *testing.T) {
+		if len(summary.Pods) != 3 {
+			t.Errorf("pods = %d, want exactly the 3 pods of this test", len(summary.Pods))
+		}
+		for _, want := range []struct {
+			pod        *framework.Pod
+			containers []string
+		}{{busy, []string{"work"}}, {idle, []string{"main", "sidecar"}}, {hostNet, []string{"main"}}} {
+			got := findPod(summary, want.pod.Namespace, want.pod.Name)
+			if got == nil {
+				t.Errorf("pod %s missing", want.pod.Name)
+				continue
+			}
+			if got.PodRef.UID != want.pod.UID {
+				t.Errorf("pod %s uid = %q, want %q", want.pod.Name, got.PodRef.UID, want.pod.UID)
+			}
+			if names := containerNames(got); !slices.Equal(names, want.containers) {
+				t.Errorf("pod %s containers = %v, want %v", want.pod.Name, names, want.containers)
+			}
+			if got.StartTime.IsZero() {
+				t.Errorf("pod %s has no startTime", want.pod.Name)
+			}
+		}
+	})
+
+	t.Run("busy container cpu matches its cgroup", func(t *testing.T) {
+		cgroup := busy.CgroupPath(busy.Container("work"))
+		usage := func() uint64 {
+			v, err := strconv.ParseUint(cgroupFile(t, "cpuacct", cgroup, "cpuacct.usage"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		startUsage, start := usage(), time.Now()
+		var rates []float64
+		for len(rates) < 5 {
+			waitTicks(t, srv, 1)
+			work := findContainer(findPod(getSummary(t, srv, ""), namespace, "busy"), "work")
+			if work == nil || work.CPU == nil || work.CPU.UsageNanoCores == nil {
+				t.Fatal("busy container lost its cpu rate")
+			}
+			rates = append(rates, float64(*work.CPU.UsageNanoCores))
+		}
+		truth := float64(usage()-startUsage) / time.Since(start).Seconds()
+		var mean float64
+		for _, r := range rates {
+			mean += r / float64(len(rates))
+		}
+		if math.Abs(mean-truth) > 0.25*truth {
+			t.Errorf("usageNanoCores averages %.0f over 5 ticks, cgroup says %.0f nanocores", mean, truth)
+		}
+		if truth < 0.1e9 || truth > 0.4e9 {
+			t.Errorf("the busy container burned %.2f cores, want about 0.2: the workload is off", truth/1e9)
+		}
+	})
+
+	t.Run("busy container memory against its limit", func(t *testing.T) {
+		work := findContainer(findPod(summary, namespace, "busy"), "work")
+		mem := work.Memory
+		if mem == nil || mem.WorkingSetBytes == nil || mem.AvailableBytes == nil || mem.UsageBytes == nil {
+			t.Fatalf("memory = %+v", mem)
+		}
+		if *mem.WorkingSetBytes < 50<<20 || *mem.WorkingSetBytes > busyLimitBytes {
+			t.Errorf("workingSetBytes = %d, want between 50 MiB and the 100 MiB limit", *mem.WorkingSetBytes)
+		}
+		if *mem.AvailableBytes+*mem.WorkingSetBytes != busyLimitBytes {
+			t.Errorf("availableBytes %d + workingSetBytes %d != limit %d", *mem.AvailableBytes, *mem.WorkingSetBytes, busyLimitBytes)
+		}
+	})
+
+	t.Run("pod cpu and memory come from the pod cgroup", func(t *testing.T) {
+		pod := findPod(summary, namespace, "busy")
+		if pod.CPU == nil || pod.Memory == nil || pod.CPU.UsageCoreNanoSeconds == nil || pod.Memory.UsageBytes == nil {
+			t.Fatalf("pod cpu/memory = %+v / %+v", pod.CPU, pod.Memory)
+		}
+		if pod.CPU.PSI == nil {
+			t.Error("pod cpu has no psi: it was summed from containers instead of read from the pod cgroup")
+		}
+		work := findContainer(pod, "work")
+		if *pod.CPU.UsageCoreNanoSeconds < *work.CPU.UsageCoreNanoSeconds {
+			t.Errorf("pod cpu %d < its container's %d", *pod.CPU.UsageCoreNanoSeconds, *work.CPU.UsageCoreNanoSeconds)
+		}
+		if pod.ProcessStats == nil || pod.ProcessStats.ProcessCount == nil || *pod.ProcessStats.ProcessCount < 1 {
+			t.Errorf("process_stats = %+v", pod.ProcessStats)
+		}
+	})
+
+	t.Run("pod network grows after traffic", func(t *testing.T) {
+		first := findPod(getSummary(t, srv, ""), namespace, "busy").Network
+		if first == nil || first.Name != "eth0" || first.TxBytes == nil {
+			t.Fatalf("busy pod network = %+v, want eth0 counters", first)
+		}
+		for {
+			waitTicks(t, srv, 1)
+			now := findPod(getSummary(t, srv, ""), namespace, "busy").Network
+			if now != nil && now.TxBytes != nil && *now.TxBytes > *first.TxBytes && *now.RxBytes >= *first.RxBytes {
+				break
+			}
+		}
+		hostNetwork := findPod(summary, namespace, "hostnet").Network
+		if hostNetwork == nil || !slices.Equal(interfaceNames(hostNetwork), interfaceNames(summary.Node.Network)) {
+			t.Errorf("host-network pod interfaces = %v, want the node's %v", interfaceNames(hostNetwork), interfaceNames(summary.Node.Network))
+		}
+	})
+
+	t.Run("filesystems", func(t *testing.T) {
+		work := findContainer(findPod(summary, namespace, "busy"), "work")
+		if work.Rootfs == nil || work.Rootfs.CapacityBytes == nil || work.Rootfs.AvailableBytes == nil {
+			t.Errorf("rootfs = %+v, want writable-layer usage and the filesystem's capacity", work.Rootfs)
+		}
+		if work.Logs == nil || work.Logs.UsedBytes == nil || work.Logs.InodesUsed == nil || *work.Logs.InodesUsed < 1 {
+			t.Errorf("logs = %+v, want du of the container's log directory", work.Logs)
+		}
+		// containerd measures image usage every stats_collect_period (10s);
+		// until then it reports 0.
+		runtime := waitForSummary(t, srv, "", func(s *statsapi.Summary) bool {
+			r := s.Node.Runtime
+			return r != nil && r.ImageFs != nil && r.ImageFs.UsedBytes != nil && *r.ImageFs.UsedBytes > 0
+		}).Node.Runtime
+		if fs := runtime.ImageFs; fs.CapacityBytes == nil || fs.AvailableBytes == nil || fs.InodesUsed == nil || runtime.ContainerFs == nil {
+			t.Errorf("imageFs = %+v, want usage, inodes and the filesystem's capacity", fs)
+		}
+		eph := findPod(summary, namespace, "busy").EphemeralStorage
+		if eph == nil || eph.UsedBytes == nil || eph.CapacityBytes == nil {
+			t.Errorf("ephemeral-storage = %+v", eph)
+		}
+	})
+
+	t.Run("only_cpu_and_memory", func(t *testing.T) {
+		cpuMem := getSummary(t, srv, "?only_cpu_and_memory=true")
+		if len(cpuMem.Pods) != 3 {
+			t.Fatalf("pods = %d, want 3", len(cpuMem.Pods))
+		}
+		for _, pod := range cpuMem.Pods {
+			if pod.Network != nil || pod.EphemeralStorage != nil || pod.ProcessStats != nil || pod.VolumeStats != nil {
+				t.Errorf("pod %s carries more than cpu, memory and swap", pod.PodRef.Name)
+			}
+			if pod.CPU == nil || pod.Memory == nil {
+				t.Errorf("pod %s lacks cpu or memory", pod.PodRef.Name)
+			}
+			for _, container := range pod.Containers {
+				if container.CPU == nil || container.Memory == nil || container.Rootfs != nil || container.Logs != nil || container.IO != nil {
+					t.Errorf("container %s/%s = %+v", pod.PodRef.Name, container.Name, container)
+				}
+			}
+		}
+	})
+
+	t.Run("stats-source=cri gives the same pods", func(t *testing.T) {
+		criServer := serverproc.Start(t, serverBinary, c.serverArgs("--stats-source=cri")...)
+		fromCRI := waitForSummary(t, criServer, "", allReady)
+		ours := getSummary(t, srv, "")
+		for _, pod := range ours.Pods {
+			other := findPod(fromCRI, pod.PodRef.Namespace, pod.PodRef.Name)
+			if other == nil {
+				t.Errorf("pod %s missing with --stats-source=cri", pod.PodRef.Name)
+				continue
+			}
+			if !slices.Equal(containerNames(&pod), containerNames(other)) {
+				t.Errorf("pod %s containers %v vs %v", pod.PodRef.Name, containerNames(&pod), containerNames(other))
+			}
+		}
+		if len(fromCRI.Pods) != len(ours.Pods) {
+			t.Errorf("--stats-source=cri lists %d pods, default lists %d", len(fromCRI.Pods), len(ours.Pods))
+		}
+		a := findContainer(findPod(ours, namespace, "busy"), "work").Memory.WorkingSetBytes
+		b := findContainer(findPod(fromCRI, namespace, "busy"), "work").Memory.WorkingSetBytes
+		if a == nil || b == nil || math.Abs(float64(*a)-float64(*b)) > 0.1*float64(*a) {
+			t.Errorf("busy working set %v (collector) vs %v (cri), want within 10%%", a, b)
+		}
+	})
+
+	t.Run("restarted container appears once", func(t *testing.T) {
+		beforeRestart := time.Now().Truncate(time.Second)
+		if err := c.runtime.RestartContainer(context.Background(), idle, "sidecar"); err != nil {
+			t.Fatal(err)
+		}
+		waitTicks(t, srv, 2)
+		pod := findPod(getSummary(t, srv, ""), namespace, "idle")
+		if names := containerNames(pod); !slices.Equal(names, []string{"main", "sidecar"}) {
+			t.Errorf("containers after restart = %v, want [main sidecar]", names)
+		}
+		if sidecar := findContainer(pod, "sidecar"); sidecar == nil || sidecar.StartTime.Time.Before(beforeRestart) {
+			t.Errorf("sidecar after restart = %+v, want the new instance (started after %v)", sidecar, beforeRestart)
+		}
+	})
+
+	t.Run("removed pod is gone within two ticks", func(t *testing.T) {
+		if err := c.runtime.RemovePod(context.Background(), hostNet); err != nil {
+			t.Fatal(err)
+		}
+		waitTicks(t, srv, 2)
+		if findPod(getSummary(t, srv, ""), namespace, "hostnet") != nil {
+			t.Error("removed pod still listed two ticks later")
+		}
+	})
+
+	t.Run("runtime down keeps serving, runtime back shows new pods", func(t *testing.T) {
+		if err := c.runtime.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		waitTicks(t, srv, 2)
+		during := getSummary(t, srv, "")
+		if findPod(during, namespace, "busy") == nil || during.Node.CPU == nil {
+			t.Errorf("with containerd down the summary lost node stats or the last pod view: %d pods", len(during.Pods))
+		}
+		if err := c.runtime.Restart(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.runtime.RunPod(context.Background(), framework.PodSpec{
+			Name: "after-restart", Namespace: namespace,
+			Containers: []framework.ContainerSpec{{Name: "main", Image: framework.PauseImage}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		waitForSummary(t, srv, "", func(s *statsapi.Summary) bool {
+			return findPod(s, namespace, "after-restart") != nil
+		})
+		status, _, _ := serverproc.Do(t, http.MethodGet, srv.Base+"/healthz", nil, nil)
+		if status != http.StatusOK {
+			t.Errorf("healthz = %d after the runtime came back", status)
+		}
+	})
+}
+
+func interfaceNames(network *statsapi.NetworkStats) []string {
+	if network == nil {
+		return nil
+	}
+	var names []string
+	for _, iface := range network.Interfaces {
+		names = append(names, iface.Name)
+	}
+	return names
+}
