@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
@@ -46,7 +47,9 @@ type Config struct {
 	// ContainerLogsDir its symlink farm (/var/log/containers).
 	PodLogsDir       string
 	ContainerLogsDir string
-	Logger           klog.Logger
+	// Registerer receives the provider's own metrics; nil keeps them private.
+	Registerer prometheus.Registerer
+	Logger     klog.Logger
 }
 
 // Provider runs the housekeeping loop and publishes one immutable Snapshot
@@ -66,12 +69,12 @@ type Provider struct {
 	lastRuntime *runtimeState
 	// strictUnsupported records that the runtime lacks ListPodSandboxStats.
 	strictUnsupported bool
-	runtimeErrors     atomic.Uint64
+	metrics           *metrics
 }
 
 // New returns a Provider; call Run to start ticking.
 func New(cfg Config) *Provider {
-	return &Provider{cfg: cfg, started: time.Now(), rates: newCPURateCache()}
+	return &Provider{cfg: cfg, started: time.Now(), rates: newCPURateCache(), metrics: newMetrics(cfg.Registerer)}
 }
 
 // Current returns the newest snapshot, or nil before the first tick.
@@ -134,6 +137,9 @@ func (p *Provider) Tick(ctx context.Context) {
 	snapshot.Time = time.Now()
 	p.current.Store(snapshot)
 	p.lastTick.Store(snapshot.Time.UnixNano())
+	p.metrics.tickDuration.Observe(time.Since(start).Seconds())
+	p.metrics.trackedCgroups.Set(float64(len(view.Cgroups)))
+	p.metrics.pods.Set(float64(len(snapshot.Summary.Pods)))
 	p.cfg.Logger.V(4).Info("Published snapshot", "generation", snapshot.Generation,
 		"cgroups", len(view.Cgroups), "duration", time.Since(start))
 }
@@ -161,9 +167,6 @@ func (p *Provider) rootFsPath() string {
 	return p.cfg.RootDir
 }
 
-// RuntimeErrors counts ticks whose runtime calls failed.
-func (p *Provider) RuntimeErrors() uint64 { return p.runtimeErrors.Load() }
-
 // buildPods lists pods from the runtime, or from the cgroup tree without
 // one. A failing runtime keeps the last good runtime answer, joined with
 // fresh collector data, instead of failing the summary.
@@ -178,8 +181,8 @@ func (p *Provider) buildPods(ctx context.Context, view *cadvisor.View, rootFs *c
 	state, err := fetchRuntime(ctx, p.cfg.Runtime, strict)
 	switch {
 	case err != nil:
-		p.runtimeErrors.Add(1)
-		p.cfg.Logger.Error(err, "Container runtime failed; serving the last pod view", "runtimeErrors", p.runtimeErrors.Load())
+		p.metrics.runtimeErrors.Inc()
+		p.cfg.Logger.Error(err, "Container runtime failed; serving the last pod view")
 		state = p.lastRuntime
 	case strict && !state.strict:
 		p.strictUnsupported = true

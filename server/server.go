@@ -33,6 +33,8 @@ type Config struct {
 	// the first snapshot asks clients to wait. Zero means 10 s, the kubelet's
 	// housekeeping interval.
 	RetryAfter time.Duration
+	// Metrics serves the server's own metrics on /metrics when set.
+	Metrics http.Handler
 }
 
 const (
@@ -71,6 +73,9 @@ func newReadOnlyHandler(cfg Config, src SnapshotSource, health HealthChecker, en
 	installSummary(c, newSummaryHandler(cfg, src, encode))
 	installHealthz(c, health)
 	installDebuggingDisabled(c)
+	if cfg.Metrics != nil {
+		c.Handle("/metrics", cfg.Metrics)
+	}
 	return withGuards(cfg, c)
 }
 

@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
@@ -83,6 +86,8 @@ func Run(ctx context.Context, opts *Options) error {
 	if runtime != nil {
 		defer runtime.Close()
 	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	stats := provider.New(provider.Config{
 		NodeName:      opts.NodeName,
 		BootTime:      machine.BootTime,
@@ -98,6 +103,7 @@ func Run(ctx context.Context, opts *Options) error {
 		PodLogsDir:    opts.PodLogsDir,
 		// The kubelet keeps its container log symlinks next to the pod logs.
 		ContainerLogsDir: filepath.Join(filepath.Dir(opts.PodLogsDir), "containers"),
+		Registerer:       registry,
 		Logger:           logger.WithName("provider"),
 	})
 	go stats.Run(ctx)
@@ -107,7 +113,7 @@ func Run(ctx context.Context, opts *Options) error {
 		<-ctx.Done()
 		return nil
 	}
-	handler := server.NewReadOnlyHandler(server.Config{Logger: logger.WithName("server")}, stats, stats)
+	handler := server.NewReadOnlyHandler(server.Config{Logger: logger.WithName("server"), Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}, stats, stats)
 	return serve(ctx, logger, server.NewHTTPServer(net.JoinHostPort(opts.Address, strconv.Itoa(opts.ReadOnlyPort)), handler),
 		opts.ShutdownGracePeriod)
 }

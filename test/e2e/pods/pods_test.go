@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -277,6 +278,10 @@ func TestPodsFromContainerd(t *testing.T) {
 		if findPod(during, namespace, "busy") == nil || during.Node.CPU == nil {
 			t.Errorf("with containerd down the summary lost node stats or the last pod view: %d pods", len(during.Pods))
 		}
+		_, _, metrics := serverproc.Do(t, http.MethodGet, srv.Base+"/metrics", nil, nil)
+		if errors := metricValue(string(metrics), "kubelet_stats_server_runtime_errors_total"); errors < 1 {
+			t.Errorf("kubelet_stats_server_runtime_errors_total = %v with containerd down, want >= 1", errors)
+		}
 		if err := c.runtime.Restart(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -305,4 +310,17 @@ func interfaceNames(network *statsapi.NetworkStats) []string {
 		names = append(names, iface.Name)
 	}
 	return names
+}
+
+// metricValue is the value of an unlabelled series in Prometheus text, or -1.
+func metricValue(exposition, name string) float64 {
+	for _, line := range strings.Split(exposition, "\n") {
+		if value, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(value, 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return -1
 }

@@ -1,0 +1,39 @@
+package provider
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the provider's own series on /metrics.
+type metrics struct {
+	runtimeErrors  prometheus.Counter
+	tickDuration   prometheus.Histogram
+	trackedCgroups prometheus.Gauge
+	pods           prometheus.Gauge
+}
+
+func newMetrics(registerer prometheus.Registerer) *metrics {
+	m := &metrics{
+		runtimeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kubelet_stats_server_runtime_errors_total",
+			Help: "Housekeeping ticks whose container runtime calls failed; the last good pod view was served instead.",
+		}),
+		tickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kubelet_stats_server_housekeeping_duration_seconds",
+			Help:    "Duration of one housekeeping tick: sampling every cgroup, asking the runtime and building the snapshot.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+		trackedCgroups: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kubelet_stats_server_tracked_cgroups",
+			Help: "Cgroups sampled by the last housekeeping tick.",
+		}),
+		pods: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kubelet_stats_server_pods",
+			Help: "Pods in the last published summary.",
+		}),
+	}
+	if registerer != nil {
+		registerer.MustRegister(m.runtimeErrors, m.tickDuration, m.trackedCgroups, m.pods)
+	}
+	return m
+}
