@@ -74,14 +74,7 @@ type podAssembly struct {
 // collector wherever it sees the cgroup, CRI's values otherwise. A pod is
 // listed when one of its running containers has CRI stats.
 func buildPodsFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodStats) {
-	sandboxes := make(map[string]*runtimeapi.PodSandbox)
-	for _, sandbox := range removeTerminatedPods(in.runtime.sandboxes) {
-		sandboxes[sandbox.Id] = sandbox
-	}
-	containers := make(map[string]*runtimeapi.Container)
-	for _, container := range runningContainers(in.runtime.containers) {
-		containers[container.Id] = container
-	}
+	sandboxes, containers := in.runtime.filtered()
 	pods := make(map[string]*podBuild)
 	var order []string
 	for _, stats := range in.runtime.containerStats {
@@ -103,7 +96,7 @@ func buildPodsFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodStats) {
 			pods[sandbox.Id] = pod
 			order = append(order, sandbox.Id)
 		}
-		pod.addContainer(in, stats, container)
+		pod.addContainer(in, stats, container, true)
 	}
 	full = make([]statsapi.PodStats, 0, len(order))
 	cpuMem = make([]statsapi.PodStats, 0, len(order))
@@ -125,13 +118,28 @@ func newPodBuild(sandbox *runtimeapi.PodSandbox) *podBuild {
 	}
 }
 
-// addContainer adds one running container in both modes. The collector's
-// cpu, memory, swap and io replace CRI's wholesale, as in the kubelet.
-func (p *podBuild) addContainer(in podAssembly, stats *runtimeapi.ContainerStats, container *runtimeapi.Container) {
+// filtered indexes the sandboxes and containers the kubelet would count:
+// per pod name the ready sandboxes (or the newest), and running containers.
+func (rt *runtimeState) filtered() (map[string]*runtimeapi.PodSandbox, map[string]*runtimeapi.Container) {
+	sandboxes := make(map[string]*runtimeapi.PodSandbox)
+	for _, sandbox := range removeTerminatedPods(rt.sandboxes) {
+		sandboxes[sandbox.Id] = sandbox
+	}
+	containers := make(map[string]*runtimeapi.Container)
+	for _, container := range runningContainers(rt.containers) {
+		containers[container.Id] = container
+	}
+	return sandboxes, containers
+}
+
+// addContainer adds one running container in both modes. With useCollector
+// the collector's cpu, memory, swap and io replace CRI's wholesale wherever
+// it sees the container's cgroup, as in the kubelet's default path.
+func (p *podBuild) addContainer(in podAssembly, stats *runtimeapi.ContainerStats, container *runtimeapi.Container, useCollector bool) {
 	name := stats.Attributes.Metadata.Name
 	start := nanosTime(container.CreatedAt)
 	var full, cpuMem statsapi.ContainerStats
-	if cgroup := in.index.byContainerID[container.Id]; cgroup != nil {
+	if cgroup := in.index.byContainerID[container.Id]; useCollector && cgroup != nil {
 		full = cgroupContainerStats(name, cgroup)
 		cpuMem = cgroupCPUAndMemoryStats(name, cgroup)
 		p.processes += cgroup.Latest().Processes.Count

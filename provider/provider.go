@@ -41,6 +41,9 @@ type Config struct {
 	PodRoot string
 	// Runtime is the container runtime; nil serves pods from the cgroup tree.
 	Runtime RuntimeService
+	// Machine is the machine facts /spec/ serves; nil leaves /spec/ without
+	// an answer.
+	Machine *cadvisor.Machine
 	// StatsSource is StatsSourceCollector (default) or StatsSourceCRI.
 	StatsSource string
 	// PodLogsDir is the kubelet's pod log root (/var/log/pods) and
@@ -132,6 +135,7 @@ func (p *Provider) Tick(ctx context.Context) {
 		p.cfg.Logger.Error(err, "Housekeeping tick did not produce a snapshot; keeping the previous one")
 		return
 	}
+	snapshot.Legacy = NewLegacy(view, p.cfg.Machine, pods.legacy)
 	p.generation++
 	snapshot.Generation = p.generation
 	snapshot.Time = time.Now()
@@ -173,7 +177,9 @@ func (p *Provider) rootFsPath() string {
 func (p *Provider) buildPods(ctx context.Context, view *cadvisor.View, rootFs *cadvisor.FsStats, now time.Time) podList {
 	var pods podList
 	if p.cfg.Runtime == nil {
-		pods.full, pods.cpuAndMemory = buildPodsFromCgroups(view, p.cfg.PodRoot, readPodNames(p.cfg.PodLogsDir, p.cfg.ContainerLogsDir))
+		names := readPodNames(p.cfg.PodLogsDir, p.cfg.ContainerLogsDir)
+		pods.full, pods.cpuAndMemory = buildPodsFromCgroups(view, p.cfg.PodRoot, names)
+		pods.legacy = legacyPodsFromCgroups(view, p.cfg.PodRoot, names)
 		pods.sort()
 		return pods
 	}
@@ -208,16 +214,18 @@ func (p *Provider) buildPods(ctx context.Context, view *cadvisor.View, rootFs *c
 		pods.full, pods.cpuAndMemory = buildPodsFromRuntime(in)
 	}
 	p.rates.expire(now)
+	pods.legacy = legacyPodsFromRuntime(state, in.index)
 	pods.imageFs = imageFsStats(state.imageFs, in.host)
 	pods.sort()
 	return pods
 }
 
 // podList is one tick's pods in both summary modes, plus the runtime's
-// image filesystem that comes with them.
+// image filesystem that comes with them and the pods of the legacy endpoints.
 type podList struct {
 	full, cpuAndMemory []statsapi.PodStats
 	imageFs            *statsapi.FsStats
+	legacy             []LegacyPod
 }
 
 func (l podList) sort() {

@@ -20,4 +20,7 @@ type Snapshot struct {
 	// CPUAndMemory is the /stats/summary?only_cpu_and_memory=true answer
 	// (kubelet GetCPUAndMemoryStats), also the source of /metrics/resource.
 	CPUAndMemory *statsapi.Summary
+	// Legacy answers the kubelet's cAdvisor JSON endpoints (/stats/,
+	// /stats/container, /stats/<pod>/<container>, /spec/).
+	Legacy *Legacy
 }

@@ -118,14 +118,7 @@ func containerRootfs(stats *runtimeapi.ContainerStats, host hostStorage) *statsa
 	out.Time = nanosTime(layer.Timestamp)
 	out.UsedBytes = criValue(layer.UsedBytes)
 	out.InodesUsed = criValue(layer.InodesUsed)
-	if mountpoint := layer.GetFsId().GetMountpoint(); mountpoint != "" {
-		if fs := host.Filesystem(mountpoint); fs != nil {
-			out.AvailableBytes = ptrTo(fs.Available)
-			out.CapacityBytes = ptrTo(fs.Capacity)
-			out.Inodes = ptrTo(fs.Inodes)
-			out.InodesFree = ptrTo(fs.InodesFree)
-		}
-	}
+	addCapacity(out, layer.GetFsId(), host)
 	return out
 }
 
@@ -144,15 +137,23 @@ func imageFsStats(resp *runtimeapi.ImageFsInfoResponse, host hostStorage) *stats
 		UsedBytes:  ptrTo(first.UsedBytes.Value),
 		InodesUsed: criValue(first.InodesUsed),
 	}
-	if mountpoint := first.GetFsId().GetMountpoint(); mountpoint != "" {
-		if fs := host.Filesystem(mountpoint); fs != nil {
-			out.AvailableBytes = ptrTo(fs.Available)
-			out.CapacityBytes = ptrTo(fs.Capacity)
-			out.Inodes = ptrTo(fs.Inodes)
-			out.InodesFree = ptrTo(fs.InodesFree)
-		}
-	}
+	addCapacity(out, first.GetFsId(), host)
 	return out
+}
+
+// addCapacity fills the capacity figures of the filesystem a runtime names
+// by mountpoint; an unknown or unreadable one leaves them out.
+func addCapacity(out *statsapi.FsStats, fsID *runtimeapi.FilesystemIdentifier, host hostStorage) {
+	mountpoint := fsID.GetMountpoint()
+	if mountpoint == "" {
+		return
+	}
+	if fs := host.Filesystem(mountpoint); fs != nil {
+		out.AvailableBytes = ptrTo(fs.Available)
+		out.CapacityBytes = ptrTo(fs.Capacity)
+		out.Inodes = ptrTo(fs.Inodes)
+		out.InodesFree = ptrTo(fs.InodesFree)
+	}
 }
 
 // ephemeralStorage is the kubelet's calcEphemeralStorage for the CRI

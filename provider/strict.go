@@ -12,14 +12,7 @@ import (
 // where the kubelet would dereference nil. Pod swap exists only in the
 // cpu-and-memory mode, summed from containers, as in the kubelet.
 func buildPodsStrictlyFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodStats) {
-	sandboxes := make(map[string]*runtimeapi.PodSandbox)
-	for _, sandbox := range removeTerminatedPods(in.runtime.sandboxes) {
-		sandboxes[sandbox.Id] = sandbox
-	}
-	containers := make(map[string]*runtimeapi.Container)
-	for _, container := range runningContainers(in.runtime.containers) {
-		containers[container.Id] = container
-	}
+	sandboxes, containers := in.runtime.filtered()
 	full = make([]statsapi.PodStats, 0, len(in.runtime.sandboxStats))
 	cpuMem = make([]statsapi.PodStats, 0, len(in.runtime.sandboxStats))
 	for _, sandboxStats := range in.runtime.sandboxStats {
@@ -34,7 +27,7 @@ func buildPodsStrictlyFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodSt
 			if !found || stats.GetAttributes().GetMetadata() == nil {
 				continue
 			}
-			pod.addCRIContainer(in, stats, container)
+			pod.addContainer(in, stats, container, false)
 		}
 		podCPU := criPodCPU(linux.Cpu, in.rates.update(sandbox.Id, linux.Cpu))
 		podMemory := criPodMemory(linux.Memory)
@@ -53,23 +46,6 @@ func buildPodsStrictlyFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodSt
 		cpuMem = append(cpuMem, pod.cpuMem)
 	}
 	return full, cpuMem
-}
-
-// addCRIContainer adds a container from CRI values only.
-func (p *podBuild) addCRIContainer(in podAssembly, stats *runtimeapi.ContainerStats, container *runtimeapi.Container) {
-	name := stats.Attributes.Metadata.Name
-	start := nanosTime(container.CreatedAt)
-	rate := in.rates.update(container.Id, stats.GetCpu())
-	full := criContainerStats(stats, rate, in.now)
-	cpuMem := criContainerCPUAndMemoryStats(stats, rate, in.now)
-	full.Name, full.StartTime = name, start
-	cpuMem.Name, cpuMem.StartTime = name, start
-	full.Rootfs = containerRootfs(stats, in.host)
-	if usage, at, ok := in.host.ContainerLogs(p.full.PodRef, name); ok {
-		full.Logs = usageFsStats(in.rootFs, usage, at)
-	}
-	p.full.Containers = append(p.full.Containers, full)
-	p.cpuMem.Containers = append(p.cpuMem.Containers, cpuMem)
 }
 
 func criPodCPU(cpu *runtimeapi.CpuUsage, usageNanoCores *uint64) *statsapi.CPUStats {

@@ -1,0 +1,511 @@
+package provider
+
+import (
+	"math"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	cadvisorapi "github.com/google/cadvisor/info/v1"
+
+	"kubelet-stats-server/cadvisor"
+)
+
+// Legacy answers the kubelet's cAdvisor JSON endpoints (/stats/,
+// /stats/container, /stats/<pod>/<container>, /spec/) for one tick. It is
+// built once per tick and never modified; its methods only read memory, so
+// requests do no I/O.
+type Legacy struct {
+	view    *cadvisor.View
+	machine *cadvisorapi.MachineInfo
+	// memoryCapacity replaces a memory limit of "max", as cAdvisor does.
+	memoryCapacity uint64
+	// children lists the tracked direct child cgroups of each cgroup, sorted.
+	children map[string][]string
+	pods     map[podName]*legacyPod
+	// byCgroup finds the CRI identity of a container's cgroup.
+	byCgroup map[string]legacyIdentity
+}
+
+// LegacyPod is what the legacy endpoints know of one pod: its identity, its
+// cgroup and its running containers.
+type LegacyPod struct {
+	Namespace, Name, UID string
+	// Cgroup is the pod cgroup's name ("" when it is not tracked).
+	Cgroup     string
+	Containers []LegacyContainer
+}
+
+// LegacyContainer is one running container of a pod.
+type LegacyContainer struct {
+	Name string
+	// ID is the runtime's container ID (the cgroup's ID without a runtime).
+	ID string
+	// Cgroup is the container cgroup's name ("" when it is not tracked).
+	Cgroup string
+	// Image and Labels come from CRI; empty without a runtime.
+	Image  string
+	Labels map[string]string
+	// CreatedAt is CRI's creation time, or the cgroup's without a runtime.
+	CreatedAt time.Time
+}
+
+type legacyPod struct {
+	LegacyPod
+	containers map[string]*LegacyContainer
+}
+
+type legacyIdentity struct {
+	container *LegacyContainer
+	pod       *legacyPod
+}
+
+// samePassTolerance bounds how far apart a container's sample and its pod's
+// sample may be to count as one housekeeping pass: a pass reads every cgroup
+// within milliseconds, and passes are at least a second apart.
+const samePassTolerance = 500 * time.Millisecond
+
+// NewLegacy indexes one tick's view, machine and pods. Pods and containers
+// are looked up by name; where a name repeats, the later entry wins, so
+// callers list the newest last. machine may be nil (then /spec/ has no
+// answer).
+func NewLegacy(view *cadvisor.View, machine *cadvisor.Machine, pods []LegacyPod) *Legacy {
+	if view == nil {
+		view = &cadvisor.View{}
+	}
+	l := &Legacy{
+		view:     view,
+		children: childCgroups(view),
+		pods:     make(map[podName]*legacyPod, len(pods)),
+		byCgroup: map[string]legacyIdentity{},
+	}
+	if machine != nil {
+		l.machine = machineInfo(machine)
+		l.memoryCapacity = machine.MemoryCapacity
+	}
+	for _, in := range pods {
+		pod := &legacyPod{LegacyPod: in, containers: make(map[string]*LegacyContainer, len(in.Containers))}
+		pod.Containers = append([]LegacyContainer(nil), in.Containers...)
+		for i := range pod.Containers {
+			container := &pod.Containers[i]
+			pod.containers[container.Name] = container
+			if container.Cgroup != "" {
+				l.byCgroup[container.Cgroup] = legacyIdentity{container: container, pod: pod}
+			}
+		}
+		l.pods[podName{namespace: in.Namespace, name: in.Name}] = pod
+	}
+	return l
+}
+
+// MachineInfo is the /spec/ answer; false when the machine is unknown. The
+// result is shared: callers must not modify it.
+func (l *Legacy) MachineInfo() (*cadvisorapi.MachineInfo, bool) {
+	return l.machine, l.machine != nil
+}
+
+// ContainerInfo is the cAdvisor ContainerInfo of a tracked cgroup ("/",
+// "/kubepods/burstable/pod<uid>/<id>"), with its samples selected by req;
+// false when the cgroup is not tracked.
+func (l *Legacy) ContainerInfo(cgroup string, req cadvisorapi.ContainerInfoRequest) (*cadvisorapi.ContainerInfo, bool) {
+	info := l.view.Get(cgroup)
+	if info == nil {
+		return nil, false
+	}
+	return l.containerInfo(info, req), true
+}
+
+// SubcontainersInfo is ContainerInfo for the cgroup and every tracked cgroup
+// below it, keyed by name; false when the cgroup itself is not tracked.
+func (l *Legacy) SubcontainersInfo(cgroup string, req cadvisorapi.ContainerInfoRequest) (map[string]*cadvisorapi.ContainerInfo, bool) {
+	info := l.view.Get(cgroup)
+	if info == nil {
+		return nil, false
+	}
+	out := map[string]*cadvisorapi.ContainerInfo{cgroup: l.containerInfo(info, req)}
+	// By prefix like cAdvisor's getSubcontainers, so that a tracked cgroup
+	// below an untracked one is still found.
+	prefix := strings.TrimSuffix(cgroup, "/") + "/"
+	for name, sub := range l.view.Cgroups {
+		if strings.HasPrefix(name, prefix) {
+			out[name] = l.containerInfo(sub, req)
+		}
+	}
+	return out, true
+}
+
+// PodContainerInfo is ContainerInfo for a running container of a pod, found
+// by namespace, pod name and container name. uid, when not empty, must be
+// the pod's UID. False when any of them does not match or the container's
+// cgroup is not tracked.
+func (l *Legacy) PodContainerInfo(namespace, pod, uid, container string, req cadvisorapi.ContainerInfoRequest) (*cadvisorapi.ContainerInfo, bool) {
+	found := l.pods[podName{namespace: namespace, name: pod}]
+	if found == nil || (uid != "" && uid != found.UID) {
+		return nil, false
+	}
+	c := found.containers[container]
+	if c == nil || c.Cgroup == "" {
+		return nil, false
+	}
+	return l.ContainerInfo(c.Cgroup, req)
+}
+
+// containerInfo converts one tracked cgroup, with its CRI identity and its
+// pod's network where it is a known container.
+func (l *Legacy) containerInfo(info *cadvisor.CgroupInfo, req cadvisorapi.ContainerInfoRequest) *cadvisorapi.ContainerInfo {
+	var identity *LegacyContainer
+	network := info
+	if id, ok := l.byCgroup[info.Name]; ok {
+		identity = id.container
+		if podCgroup := l.view.Get(id.pod.Cgroup); podCgroup != nil {
+			network = podCgroup
+		}
+	}
+	out := containerInfo(info, identity, network, req, l.memoryCapacity)
+	for _, child := range l.children[info.Name] {
+		out.Subcontainers = append(out.Subcontainers, cadvisorapi.ContainerReference{Name: child})
+	}
+	return out
+}
+
+// childCgroups maps every tracked cgroup to its tracked direct children.
+func childCgroups(view *cadvisor.View) map[string][]string {
+	children := map[string][]string{}
+	for name := range view.Cgroups {
+		if name == "/" {
+			continue
+		}
+		parent := path.Dir(name)
+		children[parent] = append(children[parent], name)
+	}
+	for _, names := range children {
+		sort.Strings(names)
+	}
+	return children
+}
+
+// containerInfo converts a cgroup to cAdvisor's info/v1 ContainerInfo. The
+// samples of network, when it is another cgroup (the pod of a container),
+// supply the interfaces of each sample taken in the same pass. A memory
+// limit of "max" becomes memoryCapacity, as in cAdvisor's getAdjustedSpec.
+func containerInfo(info *cadvisor.CgroupInfo, identity *LegacyContainer, network *cadvisor.CgroupInfo,
+	req cadvisorapi.ContainerInfoRequest, memoryCapacity uint64) *cadvisorapi.ContainerInfo {
+	out := &cadvisorapi.ContainerInfo{
+		ContainerReference: cadvisorapi.ContainerReference{Name: info.Name},
+		Spec:               containerSpec(info, memoryCapacity),
+	}
+	if network != nil && network.Latest() != nil && network.Latest().Network != nil {
+		out.Spec.HasNetwork = true
+	}
+	if identity != nil {
+		// cAdvisor's containerd handler: the ID and the cgroup name as aliases.
+		out.Id = identity.ID
+		out.Aliases = []string{identity.ID, info.Name}
+		out.Spec.Image = identity.Image
+		out.Spec.Labels = identity.Labels
+		if !identity.CreatedAt.IsZero() {
+			out.Spec.CreationTime = identity.CreatedAt
+		}
+	}
+	for _, sample := range selectSamples(info.Samples, req) {
+		stats := containerStats(sample)
+		netSample := sample
+		if network != nil && network != info {
+			netSample = nearestSample(network.Samples, sample.Timestamp, samePassTolerance)
+		}
+		if netSample != nil {
+			stats.Network = legacyNetworkStats(netSample.Network)
+		}
+		out.Stats = append(out.Stats, stats)
+	}
+	return out
+}
+
+// containerSpec follows cAdvisor's GetSpec for what the collector reads:
+// cpu shares, quota, period and mask; memory limit, reservation and swap
+// limit from the newest sample; the pids limit.
+func containerSpec(info *cadvisor.CgroupInfo, memoryCapacity uint64) cadvisorapi.ContainerSpec {
+	spec := info.Spec
+	out := cadvisorapi.ContainerSpec{
+		CreationTime: spec.CreationTime,
+		HasCpu:       spec.HasCPU,
+		HasMemory:    spec.HasMemory,
+		HasNetwork:   spec.HasNetwork,
+		HasProcesses: spec.HasProcesses,
+	}
+	if spec.HasCPU {
+		out.Cpu = cadvisorapi.CpuSpec{Limit: spec.CPUShares, Mask: spec.CPUMask, Period: spec.CPUPeriod}
+		if spec.CPUQuota > 0 {
+			out.Cpu.Quota = uint64(spec.CPUQuota)
+		}
+	}
+	latest := info.Latest()
+	if latest == nil {
+		return out
+	}
+	if spec.HasMemory {
+		mem := latest.Memory
+		out.Memory = cadvisorapi.MemorySpec{Limit: mem.Limit, Reservation: mem.Reservation, SwapLimit: mem.SwapLimit}
+		// cgroup2's "max" reads as MaxUint64 here and fails to parse in
+		// cAdvisor, which then reports the machine's memory and no swap limit.
+		if mem.Limit == math.MaxUint64 && memoryCapacity > 0 {
+			out.Memory.Limit = memoryCapacity
+		}
+		if mem.SwapLimit == math.MaxUint64 {
+			out.Memory.SwapLimit = 0
+		}
+	}
+	if spec.HasProcesses {
+		out.Processes.Limit = latest.Processes.ThreadsLimit
+	}
+	return out
+}
+
+// selectSamples applies a ContainerInfoRequest like cAdvisor's
+// TimedStore.InTimeRange: samples within [Start, End] (a zero bound is
+// open), the newest NumStats of them (a negative NumStats means all),
+// oldest first. samples must be oldest first; the result shares its array.
+func selectSamples(samples []*cadvisor.Sample, req cadvisorapi.ContainerInfoRequest) []*cadvisor.Sample {
+	lo, hi := 0, len(samples)
+	if !req.Start.IsZero() {
+		lo = sort.Search(len(samples), func(i int) bool { return !samples[i].Timestamp.Before(req.Start) })
+	}
+	if !req.End.IsZero() {
+		hi = sort.Search(len(samples), func(i int) bool { return samples[i].Timestamp.After(req.End) })
+	}
+	if lo >= hi {
+		return nil
+	}
+	if req.NumStats >= 0 && hi-lo > req.NumStats {
+		lo = hi - req.NumStats
+	}
+	return samples[lo:hi]
+}
+
+// nearestSample is the sample of samples (oldest first) closest to at, or
+// nil when none is within tolerance.
+func nearestSample(samples []*cadvisor.Sample, at time.Time, tolerance time.Duration) *cadvisor.Sample {
+	i := sort.Search(len(samples), func(i int) bool { return !samples[i].Timestamp.Before(at) })
+	var best *cadvisor.Sample
+	bestDistance := tolerance + 1
+	for _, j := range []int{i - 1, i} {
+		if j < 0 || j >= len(samples) {
+			continue
+		}
+		if d := absDuration(samples[j].Timestamp.Sub(at)); d < bestDistance {
+			best, bestDistance = samples[j], d
+		}
+	}
+	return best
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// containerStats converts one sample. Fields the collector does not read
+// stay zero; docs/legacy-endpoints.md lists them.
+func containerStats(s *cadvisor.Sample) *cadvisorapi.ContainerStats {
+	out := &cadvisorapi.ContainerStats{
+		Timestamp: s.Timestamp,
+		Cpu: cadvisorapi.CpuStats{
+			Usage: cadvisorapi.CpuUsage{
+				Total:  s.CPU.UsageTotal,
+				PerCpu: s.CPU.PerCPU,
+				User:   s.CPU.UsageUser,
+				System: s.CPU.UsageSystem,
+			},
+			CFS: cadvisorapi.CpuCFS{
+				Periods:          s.CPU.Periods,
+				ThrottledPeriods: s.CPU.ThrottledPeriods,
+				ThrottledTime:    s.CPU.ThrottledTime,
+			},
+			PSI: psi(s.CPU.PSI),
+		},
+		DiskIo: cadvisorapi.DiskIoStats{PSI: psi(s.IOPressure)},
+		Memory: cadvisorapi.MemoryStats{
+			Usage:             s.Memory.Usage,
+			MaxUsage:          s.Memory.MaxUsage,
+			Cache:             s.Memory.Cache,
+			RSS:               s.Memory.RSS,
+			Swap:              s.Memory.SwapUsage,
+			MappedFile:        s.Memory.MappedFile,
+			WorkingSet:        s.Memory.WorkingSet,
+			TotalActiveFile:   s.Memory.ActiveFile,
+			TotalInactiveFile: s.Memory.InactiveFile,
+			Failcnt:           s.Memory.Failcnt,
+			ContainerData: cadvisorapi.MemoryStatsMemoryData{
+				Pgfault:    s.Memory.PageFaults,
+				Pgmajfault: s.Memory.MajorPageFaults,
+			},
+			PSI: psi(s.Memory.PSI),
+		},
+		Processes: cadvisorapi.ProcessStats{
+			ProcessCount:   s.Processes.Count,
+			ThreadsCurrent: s.Processes.ThreadsCount,
+			ThreadsMax:     s.Processes.ThreadsLimit,
+		},
+		OOMEvents: s.Memory.OOMKills,
+	}
+	return out
+}
+
+// legacyNetworkStats lists the interfaces and, like cAdvisor's libcontainer
+// handler, inlines the first one.
+func legacyNetworkStats(in *cadvisor.NetworkStats) cadvisorapi.NetworkStats {
+	var out cadvisorapi.NetworkStats
+	if in == nil || len(in.Interfaces) == 0 {
+		return out
+	}
+	out.Interfaces = make([]cadvisorapi.InterfaceStats, len(in.Interfaces))
+	for i, iface := range in.Interfaces {
+		out.Interfaces[i] = cadvisorapi.InterfaceStats{
+			Name:      iface.Name,
+			RxBytes:   iface.RxBytes,
+			RxPackets: iface.RxPackets,
+			RxErrors:  iface.RxErrors,
+			RxDropped: iface.RxDropped,
+			TxBytes:   iface.TxBytes,
+			TxPackets: iface.TxPackets,
+			TxErrors:  iface.TxErrors,
+			TxDropped: iface.TxDropped,
+		}
+	}
+	out.InterfaceStats = out.Interfaces[0]
+	return out
+}
+
+func psi(in *cadvisor.PSIStats) cadvisorapi.PSIStats {
+	if in == nil {
+		return cadvisorapi.PSIStats{}
+	}
+	return cadvisorapi.PSIStats{
+		Full: cadvisorapi.PSIData{Total: in.Full.Total, Avg10: in.Full.Avg10, Avg60: in.Full.Avg60, Avg300: in.Full.Avg300},
+		Some: cadvisorapi.PSIData{Total: in.Some.Total, Avg10: in.Some.Avg10, Avg60: in.Some.Avg60, Avg300: in.Some.Avg300},
+	}
+}
+
+// machineInfo converts the machine facts. Topology, filesystems, memory by
+// type and NVM stay empty; cloud fields say "unknown" as cAdvisor's do on a
+// machine where no cloud was detected.
+func machineInfo(m *cadvisor.Machine) *cadvisorapi.MachineInfo {
+	out := &cadvisorapi.MachineInfo{
+		Timestamp:        m.Timestamp,
+		CPUVendorID:      m.CPUVendorID,
+		NumCores:         m.NumCores,
+		NumPhysicalCores: m.NumPhysicalCores,
+		NumSockets:       m.NumSockets,
+		CpuFrequency:     m.CPUFrequencyKHz,
+		MemoryCapacity:   m.MemoryCapacity,
+		SwapCapacity:     m.SwapCapacity,
+		MachineID:        m.MachineID,
+		SystemUUID:       m.SystemUUID,
+		BootID:           m.BootID,
+		CloudProvider:    cadvisorapi.UnknownProvider,
+		InstanceType:     cadvisorapi.UnknownInstance,
+		InstanceID:       cadvisorapi.UnNamedInstance,
+	}
+	for _, hp := range m.HugePages {
+		out.HugePages = append(out.HugePages, cadvisorapi.HugePagesInfo{PageSize: hp.PageSizeKB, NumPages: hp.NumPages})
+	}
+	if m.DiskMap != nil {
+		out.DiskMap = make(map[string]cadvisorapi.DiskInfo, len(m.DiskMap))
+		for key, disk := range m.DiskMap {
+			out.DiskMap[key] = cadvisorapi.DiskInfo{Name: disk.Name, Major: disk.Major, Minor: disk.Minor, Size: disk.Size, Scheduler: disk.Scheduler}
+		}
+	}
+	for _, dev := range m.NetworkDevices {
+		out.NetworkDevices = append(out.NetworkDevices, cadvisorapi.NetInfo{
+			Name: dev.Name, MacAddress: dev.MacAddress, Speed: int64(dev.Speed), Mtu: int64(dev.MTU),
+		})
+	}
+	return out
+}
+
+// legacyPodsFromRuntime lists the pods the summary lists from CRI (the
+// kubelet's removeTerminatedPods) with their running containers, joined to
+// cgroups by container ID and pod UID. Sandboxes are ordered oldest first so
+// that the newest of two same-named pods wins in NewLegacy.
+func legacyPodsFromRuntime(state *runtimeState, idx cgroupIndex) []LegacyPod {
+	sandboxes := removeTerminatedPods(state.sandboxes)
+	sort.SliceStable(sandboxes, func(i, j int) bool { return sandboxes[i].CreatedAt < sandboxes[j].CreatedAt })
+	bySandbox := make(map[string]int, len(sandboxes))
+	pods := make([]LegacyPod, 0, len(sandboxes))
+	for _, sandbox := range sandboxes {
+		pod := LegacyPod{Namespace: sandbox.Metadata.Namespace, Name: sandbox.Metadata.Name, UID: sandbox.Metadata.Uid}
+		if cgroup := idx.pod(pod.UID); cgroup != nil {
+			pod.Cgroup = cgroup.Name
+		}
+		bySandbox[sandbox.Id] = len(pods)
+		pods = append(pods, pod)
+	}
+	containers := runningContainers(state.containers)
+	sort.SliceStable(containers, func(i, j int) bool { return containers[i].CreatedAt < containers[j].CreatedAt })
+	for _, container := range containers {
+		i, found := bySandbox[container.PodSandboxId]
+		if !found || container.GetMetadata() == nil {
+			continue
+		}
+		legacy := LegacyContainer{
+			Name:      container.Metadata.Name,
+			ID:        container.Id,
+			Image:     container.GetImage().GetImage(),
+			Labels:    container.Labels,
+			CreatedAt: time.Unix(0, container.CreatedAt),
+		}
+		if cgroup := idx.byContainerID[container.Id]; cgroup != nil {
+			legacy.Cgroup = cgroup.Name
+		}
+		pods[i].Containers = append(pods[i].Containers, legacy)
+	}
+	return pods
+}
+
+// legacyPodsFromCgroups lists the pods the summary lists from the cgroup
+// tree (buildPodsFromCgroups): names from the log layout, or the UID as pod
+// name (no namespace) and the cgroup ID as container name.
+func legacyPodsFromCgroups(view *cadvisor.View, podRoot string, names podNames) []LegacyPod {
+	prefix := strings.TrimSuffix(podRoot, "/") + "/"
+	podCgroups := map[string]string{}
+	children := map[string][]*cadvisor.CgroupInfo{}
+	for name, info := range view.Cgroups {
+		if !strings.HasPrefix(name, prefix) || info.Latest() == nil {
+			continue
+		}
+		if uid, isPod := cadvisor.PodUIDFromCgroup(name); isPod {
+			podCgroups[name] = uid
+		} else {
+			children[path.Dir(name)] = append(children[path.Dir(name)], info)
+		}
+	}
+	pods := make([]LegacyPod, 0, len(podCgroups))
+	for name, uid := range podCgroups {
+		ref, known := names.byUID[uid]
+		if !known {
+			ref.UID, ref.Name = uid, uid
+		}
+		pod := LegacyPod{Namespace: ref.Namespace, Name: ref.Name, UID: ref.UID, Cgroup: name}
+		for _, container := range namedContainers(children[name], names.containerNames) {
+			pod.Containers = append(pod.Containers, LegacyContainer{
+				Name:      container.name,
+				ID:        cadvisor.ContainerIDFromCgroup(container.info.Name),
+				Cgroup:    container.info.Name,
+				CreatedAt: container.info.Spec.CreationTime,
+			})
+		}
+		pods = append(pods, pod)
+	}
+	// Newest last, so that NewLegacy keeps the newest of two same-named pods.
+	sort.Slice(pods, func(i, j int) bool {
+		a, b := view.Cgroups[pods[i].Cgroup].Spec.CreationTime, view.Cgroups[pods[j].Cgroup].Spec.CreationTime
+		if !a.Equal(b) {
+			return a.Before(b)
+		}
+		return pods[i].Cgroup < pods[j].Cgroup
+	})
+	return pods
+}
