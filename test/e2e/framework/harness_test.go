@@ -3,10 +3,12 @@ package framework
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -42,7 +44,7 @@ func startRuntime(t *testing.T) *Runtime {
 	}
 	t.Logf("StartContainerd took %v", time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() && r.Running() {
 			t.Logf("containerd log tail:\n%s", r.LogTail(4000))
 		}
 		if err := r.Stop(); err != nil {
@@ -55,27 +57,30 @@ func startRuntime(t *testing.T) *Runtime {
 // podTraces is what a pod leaves on the host while it runs, recorded to
 // check that teardown removes all of it.
 type podTraces struct {
-	cgroup    string
-	netnsRoot string // "net:[inode]" of a private network namespace
-	pids      []int
-	dirs      []string
+	SandboxID string
+	Cgroup    string
+	NetNSPath string // mount point of a private network namespace
+	PIDs      []int
+	Dirs      []string
 }
 
-func tracesOf(t *testing.T, pod *Pod) podTraces {
+func tracesOf(t *testing.T, r *Runtime, pod *Pod) podTraces {
 	t.Helper()
-	tr := podTraces{cgroup: pod.CgroupParent, dirs: []string{pod.LogDir}, pids: []int{pod.Pid}}
+	tr := podTraces{SandboxID: pod.SandboxID, Cgroup: pod.CgroupParent, Dirs: []string{pod.LogDir}, PIDs: []int{pod.Pid}}
 	for _, dir := range pod.Volumes {
-		tr.dirs = append(tr.dirs, dir)
+		tr.Dirs = append(tr.Dirs, dir)
 	}
 	for _, c := range pod.Containers {
-		tr.pids = append(tr.pids, c.Pid)
+		tr.PIDs = append(tr.PIDs, c.Pid)
 	}
 	if !pod.HostNetwork {
-		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pod.Pid))
-		if err != nil {
-			t.Fatal(err)
+		if !strings.HasPrefix(pod.NetNSPath, r.Dir()+"/") {
+			t.Fatalf("pod %s: network namespace at %q, want it under the work dir", pod.Name, pod.NetNSPath)
 		}
-		tr.netnsRoot = link
+		if !strings.Contains(readFile(t, "/proc/self/mountinfo"), " "+pod.NetNSPath+" ") {
+			t.Fatalf("pod %s: network namespace %s is not mounted", pod.Name, pod.NetNSPath)
+		}
+		tr.NetNSPath = pod.NetNSPath
 	}
 	return tr
 }
@@ -198,9 +203,20 @@ func TestHarness(t *testing.T) {
 
 	t.Run("pod network", func(t *testing.T) {
 		subnet := netip.MustParsePrefix(r.PodSubnet())
+		hostNS, _ := os.Readlink("/proc/self/ns/net")
 		addrs, err := InterfaceAddrs(busyPod.Pid, "eth0")
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Entering the pod's namespace must not leak into the process: the
+		// main thread, which /proc/self shows, may be the one that entered.
+		for range 50 {
+			if _, err := InterfaceAddrs(busyPod.Pid, "eth0"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ns, _ := os.Readlink("/proc/self/ns/net"); ns != hostNS {
+			t.Errorf("after InterfaceAddrs the process is in netns %s, was %s", ns, hostNS)
 		}
 		var v4 []netip.Prefix
 		for _, a := range addrs {
@@ -296,66 +312,65 @@ func TestHarness(t *testing.T) {
 
 	var traces []podTraces
 	for _, pod := range pods {
-		traces = append(traces, tracesOf(t, pod))
+		traces = append(traces, tracesOf(t, r, pod))
 	}
+	if t.Failed() {
+		t.Logf("containerd log tail:\n%s", r.LogTail(4000))
+	}
+	start = time.Now()
 	if err := r.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
+	t.Logf("Stop with %d pods took %v", len(pods), time.Since(start).Round(time.Millisecond))
 	assertTornDown(t, r, traces)
 }
 
-// TestStopAfterKill covers the path where containerd died and the pods'
-// shims and processes are orphans: Stop must still remove everything.
+// TestStopAfterKill covers the paths where containerd died and the pods'
+// shims and processes are orphans: Stop must still remove everything, by
+// restarting containerd, or by PID when containerd cannot come back.
 func TestStopAfterKill(t *testing.T) {
 	t.Parallel()
-	r := startRuntime(t)
-	pod, err := r.RunPod(t.Context(), PodSpec{Name: "orphan", Containers: []ContainerSpec{{Name: "c", Args: []string{"-mem", "5"}}}})
-	if err != nil {
-		t.Fatal(err)
+	for _, restartable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("restartable=%v", restartable), func(t *testing.T) {
+			r := startRuntime(t)
+			pod, err := r.RunPod(t.Context(), PodSpec{Name: "orphan", EmptyDirs: []string{"v"}, Containers: []ContainerSpec{{Name: "c", Args: []string{"-mem", "5"}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := tracesOf(t, r, pod)
+			if err := r.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			if r.Running() {
+				t.Fatal("Running after Kill")
+			}
+			for _, pid := range tr.PIDs {
+				if !alive(pid) {
+					t.Errorf("pod process %d died with containerd", pid)
+				}
+			}
+			if !restartable {
+				if err := os.WriteFile(r.config, []byte("version = not-toml"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.Stop(); err != nil {
+				t.Fatalf("Stop: %v", err)
+			}
+			assertTornDown(t, r, []podTraces{tr})
+		})
 	}
-	tr := tracesOf(t, pod)
-	if err := r.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if r.Running() {
-		t.Fatal("Running after Kill")
-	}
-	for _, pid := range tr.pids {
-		if !alive(pid) {
-			t.Errorf("pod process %d died with containerd", pid)
-		}
-	}
-	if err := r.Stop(); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	assertTornDown(t, r, []podTraces{tr})
 }
 
 func assertTornDown(t *testing.T, r *Runtime, traces []podTraces) {
 	t.Helper()
-	mountinfo := readFile(t, "/proc/self/mountinfo")
 	for _, tr := range traces {
-		if dirs := CgroupDirs(tr.cgroup); len(dirs) > 0 {
-			t.Errorf("cgroups left: %v", dirs)
-		}
-		for _, pid := range tr.pids {
-			if alive(pid) {
-				t.Errorf("process %d still alive", pid)
-			}
-		}
-		if tr.netnsRoot != "" && strings.Contains(mountinfo, tr.netnsRoot) {
-			t.Errorf("network namespace %s still mounted", tr.netnsRoot)
-		}
-		for _, d := range tr.dirs {
-			if _, err := os.Stat(d); !os.IsNotExist(err) {
-				t.Errorf("%s still exists (%v)", d, err)
-			}
-		}
+		checkTracesGone(t, tr)
 	}
-	if strings.Contains(mountinfo, r.Dir()) {
+	if strings.Contains(readFile(t, "/proc/self/mountinfo"), r.Dir()+"/") {
 		t.Errorf("mounts under %s left", r.Dir())
 	}
-	if pids := processesMentioning(r.Dir()); len(pids) > 0 {
+	if pids := processesInside(r.Dir()); len(pids) > 0 {
 		t.Errorf("processes of the harness left: %v", pids)
 	}
 	if _, err := os.Stat(r.Dir()); !os.IsNotExist(err) {
@@ -363,6 +378,31 @@ func assertTornDown(t *testing.T, r *Runtime, traces []podTraces) {
 	}
 	if _, err := net.InterfaceByName(r.Bridge()); err == nil {
 		t.Errorf("bridge %s still exists", r.Bridge())
+	}
+}
+
+// checkTracesGone checks that no cgroup, process, network namespace or
+// directory of a pod is left.
+func checkTracesGone(t *testing.T, tr podTraces) {
+	t.Helper()
+	if dirs := CgroupDirs(tr.Cgroup); len(dirs) > 0 {
+		t.Errorf("cgroups left: %v", dirs)
+	}
+	for _, pid := range tr.PIDs {
+		if alive(pid) {
+			t.Errorf("process %d still alive", pid)
+		}
+	}
+	if tr.NetNSPath != "" && strings.Contains(readFile(t, "/proc/self/mountinfo"), " "+tr.NetNSPath+" ") {
+		t.Errorf("network namespace %s still mounted", tr.NetNSPath)
+	}
+	for _, d := range tr.Dirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s still exists (%v)", d, err)
+		}
+	}
+	if cached, _ := filepath.Glob(filepath.Join(cniCacheDir, "*-"+tr.SandboxID+"-*")); len(cached) > 0 {
+		t.Errorf("CNI cache entries left: %v", cached)
 	}
 }
 
@@ -435,4 +475,81 @@ func netDev(t *testing.T, pid int, iface string) (tx, rx uint64) {
 	}
 	t.Fatalf("process %d has no %s", pid, iface)
 	return 0, 0
+}
+
+const dieEnv = "KSS_E2E_DIE_IN"
+
+// TestReapsDeadHarness runs a harness with a pod in a child process that
+// exits without Stop, then checks that the next harness removes what it left.
+func TestReapsDeadHarness(t *testing.T) {
+	if tempDir := os.Getenv(dieEnv); tempDir != "" {
+		runAndDie(t, tempDir)
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs containerd, creates cgroups, bridges and network namespaces")
+	}
+	t.Parallel()
+	if err := EnsureInstalled(t.Context(), t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	tempDir := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestReapsDeadHarness$", "-test.v")
+	cmd.Env = append(os.Environ(), dieEnv+"="+tempDir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child harness: %v\n%s", err, out)
+	}
+	_, record, ok := strings.Cut(string(out), "LEFTOVERS ")
+	if !ok {
+		t.Fatalf("child printed no leftovers:\n%s", out)
+	}
+	record, _, _ = strings.Cut(record, "\n")
+	var left struct {
+		Dir    string
+		Traces podTraces
+	}
+	if err := json.Unmarshal([]byte(record), &left); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left.Dir); err != nil {
+		t.Fatalf("the dead harness left no work dir: %v", err)
+	}
+	for _, pid := range left.Traces.PIDs {
+		if !alive(pid) {
+			t.Fatalf("pod process %d did not outlive its harness; nothing to reap", pid)
+		}
+	}
+
+	r, err := StartContainerd(t.Context(), Options{Logf: t.Logf, TempDir: tempDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	if _, err := os.Stat(left.Dir); !os.IsNotExist(err) {
+		t.Errorf("work dir of the dead harness still exists (%v)", err)
+	}
+	checkTracesGone(t, left.Traces)
+	if pids := processesInside(left.Dir); len(pids) > 0 {
+		t.Errorf("processes of the dead harness left: %v", pids)
+	}
+}
+
+// runAndDie is the child of TestReapsDeadHarness.
+func runAndDie(t *testing.T, tempDir string) {
+	r, err := StartContainerd(t.Context(), Options{TempDir: tempDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := r.RunPod(t.Context(), PodSpec{Name: "doomed", EmptyDirs: []string{"v"}, Containers: []ContainerSpec{{Name: "c"}}})
+	if err != nil {
+		r.Stop()
+		t.Fatal(err)
+	}
+	record, _ := json.Marshal(struct {
+		Dir    string
+		Traces podTraces
+	}{r.Dir(), tracesOf(t, r, pod)})
+	fmt.Printf("LEFTOVERS %s\n", record)
+	os.Exit(0) // no Stop: the process dies with everything running
 }

@@ -9,8 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	goruntime "runtime"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"

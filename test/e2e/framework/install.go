@@ -30,22 +30,28 @@ type requirement struct {
 	command bool
 }
 
-var requirements = []requirement{
-	{path: "containerd", pkg: "containerd", command: true},
-	{path: "ctr", pkg: "containerd", command: true},
-	{path: "runc", pkg: "runc", command: true},
-	{path: "ip", pkg: "iproute2", command: true},
-	{path: filepath.Join(CNIBinDir, "bridge"), pkg: "containernetworking-plugins"},
-	{path: filepath.Join(CNIBinDir, "host-local"), pkg: "containernetworking-plugins"},
-	{path: filepath.Join(CNIBinDir, "loopback"), pkg: "containernetworking-plugins"},
+// requirements lists what the harness runs.
+func requirements() []requirement {
+	return []requirement{
+		{path: "containerd", pkg: "containerd", command: true},
+		{path: "ctr", pkg: "containerd", command: true},
+		{path: "runc", pkg: "runc", command: true},
+		{path: "ip", pkg: "iproute2", command: true},
+		{path: filepath.Join(CNIBinDir, "bridge"), pkg: "containernetworking-plugins"},
+		{path: filepath.Join(CNIBinDir, "host-local"), pkg: "containernetworking-plugins"},
+		{path: filepath.Join(CNIBinDir, "loopback"), pkg: "containernetworking-plugins"},
+	}
 }
 
-// missingPackages returns the Debian packages to install, without
-// duplicates, in the order of requirements.
-func missingPackages() []string {
+// missingPackages returns the Debian packages to install.
+func missingPackages() []string { return missingFrom(requirements()) }
+
+// missingFrom returns the packages of the requirements that are not met,
+// without duplicates, in order.
+func missingFrom(reqs []requirement) []string {
 	var pkgs []string
 	seen := map[string]bool{}
-	for _, r := range requirements {
+	for _, r := range reqs {
 		var err error
 		if r.command {
 			_, err = exec.LookPath(r.path)

@@ -19,10 +19,25 @@ func InterfaceAddrs(pid int, ifname string) ([]netip.Prefix, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		// The thread enters the pod's namespace and is never unlocked, so
-		// Go ends it with this goroutine instead of reusing it elsewhere.
 		goruntime.LockOSThread()
+		restored := false
+		defer func() {
+			// A thread left in the pod's namespace must never run other
+			// goroutines: staying locked makes Go retire it (or, for the
+			// main thread, park it) when this goroutine ends.
+			if restored {
+				goruntime.UnlockOSThread()
+			}
+		}()
+		own, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			restored = true // never left
+			done <- result{err: err}
+			return
+		}
+		defer own.Close()
 		addrs, err := addrsInNetns(pid, ifname)
+		restored = unix.Setns(int(own.Fd()), unix.CLONE_NEWNET) == nil
 		done <- result{addrs, err}
 	}()
 	res := <-done

@@ -60,7 +60,7 @@ func acquireSlot(logf func(string, ...any)) (*netSlot, error) {
 		if overlapsAny(subnet, hostPrefixes, bridge) {
 			continue
 		}
-		unlock, ok, err := tryLockFile(filepath.Join(lockDir, fmt.Sprintf("slot-%d.lock", id)))
+		unlock, ok, err := tryLockFile(slotLockPath(id))
 		if err != nil {
 			return nil, err
 		}
@@ -78,6 +78,10 @@ func acquireSlot(logf func(string, ...any)) (*netSlot, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("no free network slot in %s/16 (slots %d-%d)", subnetBase, firstSlot, lastSlot)
+}
+
+func slotLockPath(id int) string {
+	return filepath.Join(lockDir, fmt.Sprintf("slot-%d.lock", id))
 }
 
 // hostAddresses maps each interface name to its address prefixes.
@@ -147,7 +151,21 @@ func (s *netSlot) removeHostState(logf func(string, ...any)) error {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		} else {
-			logf("removed stale CNI cache %s", f)
+			logf("removed CNI cache entry %s", f)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeCNICache deletes libcni's cached results for a sandbox, which a
+// sandbox never torn down through CRI leaves behind (one per network,
+// including containerd's built-in cni-loopback).
+func removeCNICache(sandboxID string) error {
+	cached, _ := filepath.Glob(filepath.Join(cniCacheDir, "*-"+sandboxID+"-*"))
+	var errs []error
+	for _, f := range cached {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

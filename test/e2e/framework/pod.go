@@ -21,10 +21,10 @@ import (
 // (pkg/kubelet/types/labels.go, kuberuntime/labels.go). The stats server
 // and cAdvisor identify pods by them.
 const (
-	LabelPodName          = "io.kubernetes.pod.name"
-	LabelPodNamespace     = "io.kubernetes.pod.namespace"
-	LabelPodUID           = "io.kubernetes.pod.uid"
-	LabelContainerName    = "io.kubernetes.container.name"
+	LabelPodName           = "io.kubernetes.pod.name"
+	LabelPodNamespace      = "io.kubernetes.pod.namespace"
+	LabelPodUID            = "io.kubernetes.pod.uid"
+	LabelContainerName     = "io.kubernetes.container.name"
 	annotationRestartCount = "io.kubernetes.container.restartCount"
 
 	cpuPeriodMicros = 100000
@@ -87,6 +87,9 @@ type Pod struct {
 	IP string
 	// Pid is the sandbox (pause) process on the host.
 	Pid int
+	// NetNSPath is where the pod's network namespace is mounted; empty with
+	// HostNetwork.
+	NetNSPath string
 	// Volumes maps emptyDir names to their host directories.
 	Volumes map[string]string
 	// Containers are the current instances, in PodSpec order.
@@ -102,7 +105,8 @@ type Container struct {
 	Attempt uint32
 	// LogPath is the host path of its log, <LogDir>/<name>/<attempt>.log.
 	LogPath string
-	// Pid is its init process on the host.
+	// Pid is its init process on the host, 0 if it had already exited
+	// when RunPod or RestartContainer looked.
 	Pid  int
 	Spec ContainerSpec
 }
@@ -154,11 +158,6 @@ func (r *Runtime) RunPod(ctx context.Context, spec PodSpec) (_ *Pod, err error) 
 	}
 	// Registered first, so that Stop cleans up even a half-made pod.
 	r.pods[pod.UID] = pod
-	for _, d := range missingCgroupDirs(cgroupMountpoints(), spec.CgroupParent) {
-		if !slices.Contains(r.createdParents, d) {
-			r.createdParents = append(r.createdParents, d)
-		}
-	}
 	r.mu.Unlock()
 	defer func() {
 		if err != nil {
@@ -167,12 +166,21 @@ func (r *Runtime) RunPod(ctx context.Context, spec PodSpec) (_ *Pod, err error) 
 			}
 		}
 	}()
+	// Journalled for the reaper, in case this process dies before Stop.
+	if err := errors.Join(
+		r.noteCgroupParents(spec.CgroupParent),
+		journal(r.dir, journalCgroup, pod.CgroupParent),
+		journal(r.dir, journalDir, pod.LogDir),
+		journal(r.dir, journalDir, r.podDir(pod)),
+	); err != nil {
+		return nil, err
+	}
 
 	if err := os.MkdirAll(pod.LogDir, 0o755); err != nil {
 		return nil, err
 	}
 	for _, v := range spec.EmptyDirs {
-		dir := filepath.Join(r.opts.RootDir, "pods", pod.UID, "volumes", "kubernetes.io~empty-dir", v)
+		dir := filepath.Join(r.podDir(pod), "volumes", "kubernetes.io~empty-dir", v)
 		if err := os.MkdirAll(dir, 0o777); err != nil {
 			return nil, err
 		}
@@ -185,13 +193,19 @@ func (r *Runtime) RunPod(ctx context.Context, spec PodSpec) (_ *Pod, err error) 
 		return nil, fmt.Errorf("RunPodSandbox %s: %w", pod.Name, err)
 	}
 	pod.SandboxID = resp.PodSandboxId
+	if err := journal(r.dir, journalSandbox, pod.SandboxID); err != nil {
+		return nil, err
+	}
 	status, err := r.runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod.SandboxID, Verbose: true})
 	if err != nil {
 		return nil, fmt.Errorf("PodSandboxStatus %s: %w", pod.Name, err)
 	}
 	pod.IP = status.GetStatus().GetNetwork().GetIp()
-	if pod.Pid, err = pidFromInfo(status.GetInfo()); err != nil {
+	if pod.Pid, pod.NetNSPath, err = parseVerboseInfo(status.GetInfo()); err != nil {
 		return nil, fmt.Errorf("sandbox %s: %w", pod.Name, err)
+	}
+	if pod.Pid == 0 {
+		return nil, fmt.Errorf("sandbox %s has no process", pod.Name)
 	}
 
 	for _, cs := range spec.Containers {
@@ -224,7 +238,7 @@ func (r *Runtime) startContainer(ctx context.Context, pod *Pod, spec ContainerSp
 	if err != nil {
 		return nil, fmt.Errorf("ContainerStatus %s/%s: %w", pod.Name, spec.Name, err)
 	}
-	pid, err := pidFromInfo(status.GetInfo())
+	pid, _, err := parseVerboseInfo(status.GetInfo())
 	if err != nil {
 		return nil, fmt.Errorf("container %s/%s: %w", pod.Name, spec.Name, err)
 	}
@@ -255,11 +269,19 @@ func (r *Runtime) RemovePod(ctx context.Context, pod *Pod) error {
 	return nil
 }
 
+// podDir is the pod's directory under the kubelet-style root dir.
+func (r *Runtime) podDir(pod *Pod) string {
+	return filepath.Join(r.opts.RootDir, "pods", pod.UID)
+}
+
+// removePodDirs removes the pod's directories outside the work dir: its
+// logs, its kubelet-style dir and CNI cache entries.
 func (r *Runtime) removePodDirs(pod *Pod) error {
-	return errors.Join(
-		os.RemoveAll(pod.LogDir),
-		os.RemoveAll(filepath.Join(r.opts.RootDir, "pods", pod.UID)),
-	)
+	errs := []error{os.RemoveAll(pod.LogDir), os.RemoveAll(r.podDir(pod))}
+	if pod.SandboxID != "" {
+		errs = append(errs, removeCNICache(pod.SandboxID))
+	}
+	return errors.Join(errs...)
 }
 
 // RestartContainer does what the kubelet does when a container exits or
@@ -468,21 +490,36 @@ func containerConfig(pod *Pod, spec ContainerSpec, attempt uint32) *runtimeapi.C
 	}
 }
 
-// pidFromInfo reads the process id from a verbose CRI status (containerd:
-// Info["info"] is JSON with a "pid" field).
-func pidFromInfo(info map[string]string) (int, error) {
+// verboseInfo is what containerd puts in Info["info"] of a verbose
+// sandbox or container status.
+type verboseInfo struct {
+	Pid         int `json:"pid"`
+	RuntimeSpec struct {
+		Linux struct {
+			Namespaces []struct {
+				Type string `json:"type"`
+				Path string `json:"path"`
+			} `json:"namespaces"`
+		} `json:"linux"`
+	} `json:"runtimeSpec"`
+}
+
+// parseVerboseInfo reads the process id (0 once the process has exited)
+// and, if the process has a network namespace of its own, the path it is
+// mounted at.
+func parseVerboseInfo(info map[string]string) (pid int, netnsPath string, err error) {
 	raw, ok := info["info"]
 	if !ok {
-		return 0, errors.New("verbose status has no info")
+		return 0, "", errors.New("verbose status has no info")
 	}
-	var parsed struct {
-		Pid int `json:"pid"`
-	}
+	var parsed verboseInfo
 	if err := json.Unmarshal([]byte(raw), &parsed); err != nil {
-		return 0, fmt.Errorf("parse verbose info: %w", err)
+		return 0, "", fmt.Errorf("parse verbose info: %w", err)
 	}
-	if parsed.Pid <= 0 {
-		return 0, errors.New("verbose info has no pid")
+	for _, ns := range parsed.RuntimeSpec.Linux.Namespaces {
+		if ns.Type == "network" {
+			netnsPath = ns.Path
+		}
 	}
-	return parsed.Pid, nil
+	return parsed.Pid, netnsPath, nil
 }

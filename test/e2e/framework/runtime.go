@@ -9,6 +9,8 @@ import (
 	"path"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,15 +60,16 @@ type Options struct {
 // Runtime is one running containerd with the CRI plugin, owned by one
 // test. Its methods are safe for concurrent use.
 type Runtime struct {
-	opts    Options
-	logf    func(string, ...any)
-	dir     string
-	paths   containerdPaths
-	config  string // path of config.toml
-	slot    *netSlot
-	conn    *grpc.ClientConn
-	runtime runtimeapi.RuntimeServiceClient
-	images  runtimeapi.ImageServiceClient
+	opts      Options
+	logf      func(string, ...any)
+	dir       string
+	unlockDir func() // releases the work dir's owner lock
+	paths     containerdPaths
+	config    string // path of config.toml
+	slot      *netSlot
+	conn      *grpc.ClientConn
+	runtime   runtimeapi.RuntimeServiceClient
+	images    runtimeapi.ImageServiceClient
 
 	importMu sync.Mutex // serialises ImportTestImages
 	imported bool       // guarded by importMu
@@ -99,14 +102,22 @@ func StartContainerd(ctx context.Context, opts Options) (_ *Runtime, err error) 
 	if !path.IsAbs(opts.CgroupParent) {
 		return nil, fmt.Errorf("cgroup parent %q is not absolute", opts.CgroupParent)
 	}
-	dir, err := os.MkdirTemp(opts.TempDir, "kss-e2e-")
+	logf := orDiscard(opts.Logf)
+	reapStaleWorkDirs(opts.TempDir, logf)
+	dir, err := os.MkdirTemp(opts.TempDir, workDirPrefix)
 	if err != nil {
 		return nil, err
 	}
+	unlockDir, err := lockWorkDir(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	r := &Runtime{
-		opts: opts,
-		logf: orDiscard(opts.Logf),
-		dir:  dir,
+		opts:      opts,
+		logf:      logf,
+		dir:       dir,
+		unlockDir: unlockDir,
 		paths: containerdPaths{
 			root:       filepath.Join(dir, "root"),
 			state:      filepath.Join(dir, "state"),
@@ -132,10 +143,15 @@ func StartContainerd(ctx context.Context, opts Options) (_ *Runtime, err error) 
 	if r.slot, err = acquireSlot(r.logf); err != nil {
 		return nil, err
 	}
+	if err := journal(dir, journalSlot, strconv.Itoa(r.slot.id)); err != nil {
+		return nil, err
+	}
 	if err := r.writeConfig(); err != nil {
 		return nil, err
 	}
-	r.createdParents = missingCgroupDirs(cgroupMountpoints(), opts.CgroupParent)
+	if err := r.noteCgroupParents(opts.CgroupParent); err != nil {
+		return nil, err
+	}
 
 	r.conn, err = grpc.NewClient("unix://"+r.paths.socket,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -186,6 +202,23 @@ func (r *Runtime) writeConfig() error {
 		return err
 	}
 	return os.WriteFile(r.config, []byte(containerdConfig(r.paths, PauseImage, r.opts.StatsCollectPeriod)), 0o644)
+}
+
+// noteCgroupParents records the cgroup dirs of parent and its ancestors
+// that do not exist yet, so that Stop removes them once they are empty.
+func (r *Runtime) noteCgroupParents(parent string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range missingCgroupDirs(cgroupMountpoints(), parent) {
+		if slices.Contains(r.createdParents, d) {
+			continue
+		}
+		if err := journal(r.dir, journalParent, d); err != nil {
+			return err
+		}
+		r.createdParents = append(r.createdParents, d)
+	}
+	return nil
 }
 
 // Socket is the path of containerd's unix socket, which serves CRI.
@@ -248,7 +281,8 @@ func (r *Runtime) start(ctx context.Context) error {
 	go func() {
 		// Pdeathsig fires when the forking thread ends, not the process:
 		// fork from a locked thread that lives until containerd is waited
-		// for, so Go never retires it (InterfaceAddrs retires threads).
+		// for, so that Go cannot retire it earlier (it retires threads of
+		// goroutines that exit while locked, as InterfaceAddrs may).
 		goruntime.LockOSThread()
 		defer logFile.Close()
 		if err := cmd.Start(); err != nil {

@@ -83,9 +83,11 @@ func (r *Runtime) Stop() error {
 	if r.conn != nil {
 		_ = r.conn.Close()
 	}
+	// The next harness's reaper retries what failed here.
+	defer r.unlockDir()
 	err := errors.Join(errs...)
 	if err != nil {
-		r.logf("teardown failed, keeping %s: %v", r.dir, err)
+		r.logf("teardown failed, keeping %s until the next harness starts: %v", r.dir, err)
 		return err
 	}
 	if err := os.RemoveAll(r.dir); err != nil {
@@ -147,7 +149,7 @@ func (r *Runtime) stopContainerd() error {
 // line names the work dir (containerd, shims: -address <dir>/containerd.sock)
 // and processes still in the pod cgroups (containers whose shim died).
 func (r *Runtime) leftoverPIDs() []int {
-	pids := processesMentioning(r.dir)
+	pids := processesInside(r.dir)
 	r.mu.Lock()
 	var parents []string
 	for _, p := range r.pods {
@@ -161,8 +163,11 @@ func (r *Runtime) leftoverPIDs() []int {
 	return slices.Compact(pids)
 }
 
-// processesMentioning returns the PIDs whose command line contains s.
-func processesMentioning(s string) []int {
+// processesInside returns the PIDs whose command line names a path inside
+// dir (the trailing slash keeps /tmp/kss-e2e-1 from matching
+// /tmp/kss-e2e-12).
+func processesInside(dir string) []int {
+	s := dir + "/"
 	entries, _ := os.ReadDir("/proc")
 	self := os.Getpid()
 	var pids []int
@@ -200,6 +205,7 @@ func alive(pid int) bool {
 // killProcesses SIGKILLs the processes list returns until it returns none.
 func killProcesses(list func() []int, logf func(string, ...any)) error {
 	deadline := time.Now().Add(teardownTimeout)
+	killed := map[int]bool{}
 	for {
 		pids := list()
 		if len(pids) == 0 {
@@ -209,7 +215,10 @@ func killProcesses(list func() []int, logf func(string, ...any)) error {
 			return fmt.Errorf("processes still alive after SIGKILL: %v", pids)
 		}
 		for _, pid := range pids {
-			if err := unix.Kill(pid, unix.SIGKILL); err == nil {
+			// Dying takes a moment (exit of a pid namespace's init kills
+			// its members first), so a pid may be listed again.
+			if err := unix.Kill(pid, unix.SIGKILL); err == nil && !killed[pid] {
+				killed[pid] = true
 				logf("teardown: killed leftover process %d", pid)
 			}
 		}

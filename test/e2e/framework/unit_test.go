@@ -232,21 +232,27 @@ func TestSandboxAndContainerConfig(t *testing.T) {
 	}
 }
 
-func TestPidFromInfo(t *testing.T) {
+func TestParseVerboseInfo(t *testing.T) {
 	tests := []struct {
-		info    map[string]string
-		want    int
-		wantErr bool
+		info      map[string]string
+		wantPid   int
+		wantNetns string
+		wantErr   bool
 	}{
-		{info: map[string]string{"info": `{"pid": 42, "processStatus": "running"}`}, want: 42},
+		{info: map[string]string{"info": `{"pid": 42, "processStatus": "running"}`}, wantPid: 42},
+		{
+			info: map[string]string{"info": `{"pid": 7, "runtimeSpec": {"linux": {"namespaces": [
+				{"type": "pid"}, {"type": "network", "path": "/w/state/netns/cni-1"}, {"type": "ipc"}]}}}`},
+			wantPid: 7, wantNetns: "/w/state/netns/cni-1",
+		},
 		{info: map[string]string{}, wantErr: true},
-		{info: map[string]string{"info": `{"pid": 0}`}, wantErr: true},
+		{info: map[string]string{"info": `{"pid": 0}`}, wantPid: 0}, // exited
 		{info: map[string]string{"info": `not json`}, wantErr: true},
 	}
 	for _, tt := range tests {
-		got, err := pidFromInfo(tt.info)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("pidFromInfo(%v) = %d, %v", tt.info, got, err)
+		pid, netns, err := parseVerboseInfo(tt.info)
+		if (err != nil) != tt.wantErr || pid != tt.wantPid || netns != tt.wantNetns {
+			t.Errorf("parseVerboseInfo(%v) = %d, %q, %v", tt.info, pid, netns, err)
 		}
 	}
 }

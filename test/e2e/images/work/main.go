@@ -29,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const dutyPeriod = 100 * time.Millisecond
@@ -122,22 +124,35 @@ func writeFile(dir string, mib int) error {
 	return f.Close()
 }
 
-// burn keeps cores busy: one goroutine per started core, each spinning for
-// its share of every dutyPeriod and sleeping for the rest.
+// burn keeps cores busy: one goroutine per started core, each consuming its
+// share of every dutyPeriod in CPU time (not wall time, so a contended
+// machine still sees the asked-for usage) and sleeping for the rest.
 func burn(cores float64) {
 	whole := int(math.Ceil(cores))
 	for i := range whole {
 		share := math.Min(1, cores-float64(i))
 		go func() {
+			// The thread CPU clock is only meaningful on one thread.
+			runtime.LockOSThread()
 			busy := time.Duration(share * float64(dutyPeriod))
 			for {
-				start := time.Now()
-				for time.Since(start) < busy {
+				start, cpuStart := time.Now(), threadCPU()
+				for threadCPU()-cpuStart < busy && time.Since(start) < dutyPeriod {
 				}
-				time.Sleep(dutyPeriod - busy)
+				if rest := dutyPeriod - time.Since(start); rest > 0 {
+					time.Sleep(rest)
+				}
 			}
 		}()
 	}
+}
+
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }
 
 func sendTraffic(interval time.Duration) {
