@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 	"unsafe"
@@ -36,8 +37,6 @@ type discovery struct {
 	watches map[int32]*watch
 	byKey   map[watchKey]int32
 	buf     []byte
-	// rescanNeeded is set on queue overflow and handled at the end of drain.
-	rescanNeeded bool
 	// watchFailureLogged limits the "out of watches" warning to one line.
 	watchFailureLogged bool
 }
@@ -239,11 +238,41 @@ func (d *discovery) addWatch(ti int, name string, recursive bool) {
 	d.byKey[key] = int32(wd)
 }
 
-// drain reads and applies every queued inotify event without blocking.
+// maxReadsPerDrain bounds one drain, so that a storm of cgroup churn cannot
+// keep Housekeep (or the event loop) draining forever; what is left is
+// picked up by the next drain.
+const maxReadsPerDrain = 4
+
+// pendingWork is what a batch of events asks for. Events are coalesced
+// before anything is done: a burst of mkdir/rmdir of the same few cgroups
+// across five hierarchies costs one refresh per name, not one per event.
+type pendingWork struct {
+	// walks are new directories to watch and walk.
+	walks map[watchKey]bool
+	// refresh are names to re-check; refreshBelow also re-checks their
+	// tracked descendants (renamed-away directories).
+	refresh      map[string]bool
+	refreshBelow map[string]bool
+	// resolve are trees whose tracked roots need re-resolving.
+	resolve map[int]bool
+	rescan  bool
+}
+
+func newPendingWork() pendingWork {
+	return pendingWork{
+		walks:        map[watchKey]bool{},
+		refresh:      map[string]bool{},
+		refreshBelow: map[string]bool{},
+		resolve:      map[int]bool{},
+	}
+}
+
+// drain reads the queued inotify events without blocking and applies them.
 func (d *discovery) drain() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for d.fd >= 0 {
+	work := newPendingWork()
+	for reads := 0; d.fd >= 0 && reads < maxReadsPerDrain; reads++ {
 		n, err := unix.Read(d.fd, d.buf)
 		if err == unix.EINTR {
 			continue
@@ -251,32 +280,31 @@ func (d *discovery) drain() {
 		if err != nil || n <= 0 {
 			if err != nil && err != unix.EAGAIN {
 				d.c.logger.Error(err, "Reading inotify events failed; scheduling a rescan")
-				d.rescanNeeded = true
+				work.rescan = true
 			}
 			break
 		}
-		d.handleEvents(d.buf[:n])
+		d.collectEvents(d.buf[:n], &work)
 	}
-	if d.rescanNeeded {
-		d.rescanNeeded = false
-		d.rescan()
-	}
+	d.apply(&work)
 }
 
-func (d *discovery) handleEvents(buf []byte) {
+func (d *discovery) collectEvents(buf []byte, work *pendingWork) {
 	for off := 0; off+unix.SizeofInotifyEvent <= len(buf); {
 		ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 		nameStart := off + unix.SizeofInotifyEvent
 		nameEnd := min(nameStart+int(ev.Len), len(buf))
 		name := string(bytes.TrimRight(buf[nameStart:nameEnd], "\x00"))
-		d.handle(ev.Wd, ev.Mask, name)
+		d.collect(ev.Wd, ev.Mask, name, work)
 		off = nameEnd
 	}
 }
 
-func (d *discovery) handle(wd int32, mask uint32, name string) {
+// collect turns one event into pending work. Only watch bookkeeping that
+// later events depend on (dropping dead or stale watches) happens here.
+func (d *discovery) collect(wd int32, mask uint32, name string, work *pendingWork) {
 	if mask&unix.IN_Q_OVERFLOW != 0 {
-		d.rescanNeeded = true
+		work.rescan = true
 		return
 	}
 	w := d.watches[wd]
@@ -284,13 +312,13 @@ func (d *discovery) handle(wd int32, mask uint32, name string) {
 		return
 	}
 	if mask&unix.IN_IGNORED != 0 {
-		// The directory is gone (or was unmounted). If it was a tracked root
-		// or a pathway, watch the way back to it.
+		// The directory is gone. If it was a tracked root or a pathway, the
+		// way back to it must be watched again.
 		delete(d.watches, wd)
 		if d.byKey[w.watchKey] == wd {
 			delete(d.byKey, w.watchKey)
 		}
-		d.resolveRoots(w.tree)
+		work.resolve[w.tree] = true
 		return
 	}
 	if mask&unix.IN_ISDIR == 0 || name == "" {
@@ -300,34 +328,47 @@ func (d *discovery) handle(wd int32, mask uint32, name string) {
 	switch {
 	case mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0:
 		if w.recursive || d.c.inScope(child) {
-			d.walkAndRefresh(w.tree, child)
+			work.walks[watchKey{tree: w.tree, name: child}] = true
 		} else if d.leadsToTrackedRoot(child) {
-			d.resolveRoots(w.tree)
+			work.resolve[w.tree] = true
 		}
-	case mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0:
-		if mask&unix.IN_MOVED_FROM != 0 {
-			d.unwatchBelow(w.tree, child)
-		}
-		d.refreshBelow(child)
+	case mask&unix.IN_MOVED_FROM != 0:
+		d.unwatchBelow(w.tree, child)
+		work.refreshBelow[child] = true
+	case mask&unix.IN_DELETE != 0:
+		work.refresh[child] = true
 	}
 }
 
-// walkAndRefresh handles a new directory: watch it and what was created
-// below it before the watch existed, and add the cgroups.
-func (d *discovery) walkAndRefresh(ti int, name string) {
-	var names []string
-	d.walk(ti, name, func(n string) { names = append(names, n) })
+// apply does the coalesced work: watch and walk new directories, then
+// refresh every affected name once, parents first.
+func (d *discovery) apply(work *pendingWork) {
+	if work.rescan {
+		d.rescan()
+		return
+	}
+	for ti := range work.resolve {
+		d.resolveRoots(ti, work.refresh)
+	}
+	for key := range work.walks {
+		d.walk(key.tree, key.name, func(n string) { work.refresh[n] = true })
+	}
+	if len(work.refreshBelow) > 0 {
+		for _, n := range d.c.store.names() {
+			for moved := range work.refreshBelow {
+				if isAncestorOrSelf(moved, n) {
+					work.refresh[n] = true
+				}
+			}
+		}
+	}
+	names := make([]string, 0, len(work.refresh))
+	for n := range work.refresh {
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	for _, n := range names {
 		d.c.refresh(n, false)
-	}
-}
-
-// refreshBelow re-checks name and every tracked cgroup below it.
-func (d *discovery) refreshBelow(name string) {
-	for _, n := range d.c.store.names() {
-		if isAncestorOrSelf(name, n) && n != "/" {
-			d.c.refresh(n, false)
-		}
 	}
 }
 
@@ -353,8 +394,9 @@ func (d *discovery) leadsToTrackedRoot(name string) bool {
 }
 
 // resolveRoots makes sure every tracked root of tree ti is either watched
-// as a tree (walking it when it just appeared) or has a pathway watch.
-func (d *discovery) resolveRoots(ti int) {
+// as a tree (walking it, and adding what it finds to refresh, when it just
+// appeared) or has a pathway watch.
+func (d *discovery) resolveRoots(ti int, refresh map[string]bool) {
 	dir := d.c.trees[ti].dir
 	for _, root := range d.c.tracked {
 		if !isDir(filepath.Join(dir, root)) {
@@ -364,7 +406,7 @@ func (d *discovery) resolveRoots(ti int) {
 		if wd, ok := d.byKey[watchKey{tree: ti, name: root}]; ok && d.watches[wd].recursive {
 			continue
 		}
-		d.walkAndRefresh(ti, root)
+		d.walk(ti, root, func(n string) { refresh[n] = true })
 	}
 }
 

@@ -57,6 +57,19 @@ func skipUnlessLiveV1(t testing.TB) {
 
 func newLiveCgroups(t testing.TB) *liveCgroups {
 	t.Helper()
+	lc := newUnmanagedLiveCgroups(t)
+	t.Cleanup(func() {
+		if err := lc.cleanup(); err != nil {
+			t.Error(err)
+		}
+	})
+	return lc
+}
+
+// newUnmanagedLiveCgroups is newLiveCgroups for a tree that outlives t
+// (the benchmark tree); the caller runs cleanup.
+func newUnmanagedLiveCgroups(t testing.TB) *liveCgroups {
+	t.Helper()
 	skipUnlessLiveV1(t)
 	random := make([]byte, 4)
 	_, _ = rand.Read(random)
@@ -69,7 +82,6 @@ func newLiveCgroups(t testing.TB) *liveCgroups {
 	if unified := filepath.Join(liveMount, "unified"); fileExists(filepath.Join(unified, "cgroup.controllers")) {
 		lc.mounts = append(lc.mounts, unified)
 	}
-	t.Cleanup(lc.cleanup)
 	lc.mkdir(lc.parent)
 	return lc
 }
@@ -212,7 +224,7 @@ func (lc *liveCgroups) stop(p *helperProc) {
 	_ = p.cmd.Wait()
 }
 
-func (lc *liveCgroups) cleanup() {
+func (lc *liveCgroups) cleanup() error {
 	lc.mu.Lock()
 	procs := lc.procs
 	lc.procs = nil
@@ -223,11 +235,13 @@ func (lc *liveCgroups) cleanup() {
 	for _, p := range procs {
 		_ = p.cmd.Wait()
 	}
+	var errs []error
 	for _, mount := range lc.mounts {
 		if err := removeCgroupTree(filepath.Join(mount, lc.parent)); err != nil {
-			lc.t.Errorf("cleanup: %v", err)
+			errs = append(errs, err)
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // removeCgroupTree removes a cgroup directory and its descendants, deepest
@@ -292,7 +306,7 @@ func newErrorCountingLogger(t testing.TB) (logr.Logger, *errorCountingSink) {
 	return logr.New(sink), sink
 }
 
-func (s *errorCountingSink) Init(logr.RuntimeInfo)   {}
+func (s *errorCountingSink) Init(logr.RuntimeInfo)  {}
 func (s *errorCountingSink) Enabled(level int) bool { return level <= 4 }
 func (s *errorCountingSink) Info(level int, msg string, kv ...any) {
 	if !s.closed.Load() {
@@ -308,8 +322,8 @@ func (s *errorCountingSink) Error(err error, msg string, kv ...any) {
 		s.t.Logf("collector ERROR: %s: %v %v", msg, err, kv)
 	}
 }
-func (s *errorCountingSink) WithValues(...any) logr.LogSink  { return s }
-func (s *errorCountingSink) WithName(string) logr.LogSink    { return s }
+func (s *errorCountingSink) WithValues(...any) logr.LogSink { return s }
+func (s *errorCountingSink) WithName(string) logr.LogSink   { return s }
 func (s *errorCountingSink) errorMessages() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/opencontainers/cgroups"
 )
 
 // entry is one tracked cgroup. Discovery replaces its state; only Housekeep
@@ -24,28 +22,6 @@ type entry struct {
 
 	ring    sampleRing
 	failing bool
-}
-
-// statsManager is the part of the opencontainers/cgroups managers we use.
-type statsManager interface {
-	Stats(opts *cgroups.StatsOptions) (*cgroups.Stats, error)
-	OOMKillCount() (uint64, error)
-}
-
-// entryState is how to read one cgroup; immutable once stored.
-type entryState struct {
-	paths   cgroupPaths
-	manager statsManager
-	options cgroups.StatsOptions
-	// tolerateStatsErrors is set for the cgroup2 root, where some files do
-	// not exist and the library reports that as an error.
-	tolerateStatsErrors bool
-	hasPids             bool
-	procsFile           string
-	// cpuPressure and memoryPressure are read by us on hybrid (the library
-	// reads them on v2); ioPressure on both. "" when absent.
-	cpuPressure, memoryPressure, ioPressure string
-	spec                                    cgroupSpec
 }
 
 // sampleRing keeps the newest samples of one cgroup, bounded in count and age.
