@@ -40,8 +40,8 @@ deps:
 	fi
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./cadvisor/ ./server/ ./provider/
-	$(GO) test -count=1 -v -run 'TestLoad' -timeout 20m ./test/load/
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./cadvisor/ ./server/
+	KSS_LOAD=1 $(GO) test -count=1 -v -run 'TestLoad' -timeout 30m ./test/load/
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -141,7 +141,13 @@ func (lc *liveCgroups) readUint(controller, name, file string) uint64 {
 // memoryStat reads one key of memory.stat.
 func (lc *liveCgroups) memoryStat(name, key string) uint64 {
 	lc.t.Helper()
-	data, err := os.ReadFile(filepath.Join(liveMount, "memory", name, "memory.stat"))
+	return lc.readStatField("memory", name, "memory.stat", key)
+}
+
+// readStatField reads one "key value" line of a flat-keyed cgroup file.
+func (lc *liveCgroups) readStatField(controller, name, file, key string) uint64 {
+	lc.t.Helper()
+	data, err := os.ReadFile(filepath.Join(liveMount, controller, name, file))
 	if err != nil {
 		lc.t.Fatal(err)
 	}
@@ -151,7 +157,7 @@ func (lc *liveCgroups) memoryStat(name, key string) uint64 {
 			return n
 		}
 	}
-	lc.t.Fatalf("no %s in memory.stat of %s", key, name)
+	lc.t.Fatalf("no %s in %s of %s", key, file, name)
 	return 0
 }
 

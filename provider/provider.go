@@ -184,7 +184,9 @@ func (p *Provider) buildPods(ctx context.Context, view *cadvisor.View, rootFs *c
 		return pods
 	}
 	strict := p.cfg.StatsSource == StatsSourceCRI && !p.strictUnsupported
+	fetchStart := time.Now()
 	state, err := fetchRuntime(ctx, p.cfg.Runtime, strict)
+	p.metrics.runtimeDuration.Observe(time.Since(fetchStart).Seconds())
 	switch {
 	case err != nil:
 		p.metrics.runtimeErrors.Inc()

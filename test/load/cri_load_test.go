@@ -1,0 +1,144 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"kubelet-stats-server/test/e2e/framework"
+	"kubelet-stats-server/test/serverproc"
+)
+
+const (
+	criPodCount   = 100
+	criPodWorkers = 4
+	criTicks      = 10
+)
+
+// TestLoadCRI is the runtime half of the load scenario: 100 real pods under
+// containerd, each a sandbox plus one idle container, served with the
+// runtime joined in. It reports summary latency and what one tick's CRI
+// calls cost, read from the server's own histograms.
+func TestLoadCRI(t *testing.T) {
+	if os.Getenv("KSS_LOAD") != "1" {
+		t.Skip("load scenario: run with KSS_LOAD=1 (make bench)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	if err := framework.EnsureInstalled(ctx, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	cgroupRoot := fmt.Sprintf("/kss-load-cri-%d", os.Getpid())
+	rt, err := framework.StartContainerd(ctx, framework.Options{Logf: t.Logf, CgroupParent: cgroupRoot + "/kubepods/besteffort", PodLogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rt.Stop(); err != nil {
+			t.Errorf("stop containerd: %v", err)
+		}
+	})
+	if err := rt.ImportTestImages(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	runPods(t, rt)
+	t.Logf("%d pods running after %s", criPodCount, time.Since(start).Round(time.Second))
+
+	binary, removeBinary, err := serverproc.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(removeBinary)
+	srv := serverproc.Start(t, binary, "--container-runtime-endpoint="+rt.Endpoint(), "--cgroup-root="+cgroupRoot,
+		"--cgroup-driver=cgroupfs", "--pod-logs-dir="+rt.PodLogDir(), "--root-dir="+rt.RootDir(),
+		"--housekeeping-interval=2s", "-v=0")
+	for {
+		if count := metric(t, srv, "kubelet_stats_server_pods"); count >= criPodCount {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for ticks := metric(t, srv, "kubelet_stats_server_housekeeping_duration_seconds_count"); metric(t, srv,
+		"kubelet_stats_server_housekeeping_duration_seconds_count") < ticks+criTicks; {
+		time.Sleep(500 * time.Millisecond)
+	}
+	client := &http.Client{}
+	bodySize := get(t, client, srv.Base+"/stats/summary")
+	latency := measureSequential(t, client, srv.Base+"/stats/summary")
+	criMean := metric(t, srv, "kubelet_stats_server_runtime_calls_duration_seconds_sum") /
+		metric(t, srv, "kubelet_stats_server_runtime_calls_duration_seconds_count")
+	tickMean := metric(t, srv, "kubelet_stats_server_housekeeping_duration_seconds_sum") /
+		metric(t, srv, "kubelet_stats_server_housekeeping_duration_seconds_count")
+	t.Logf(`CRI load scenario results:
+| metric | value |
+|---|---|
+| pods (sandbox + 1 container each) | %d |
+| /stats/summary body | %d bytes |
+| sequential p50 / p99 (%d requests, keep-alive) | %s / %s |
+| CRI calls per tick, mean | %.1f ms |
+| whole tick incl. CRI, mean | %.1f ms |
+| RSS | %.1f MiB |`, criPodCount, bodySize, sequentialQueries, latency.p50, latency.p99,
+		criMean*1000, tickMean*1000, float64(rssBytes(t, srv.Cmd.Process.Pid))/(1<<20))
+}
+
+// runPods starts the pods a few at a time; containerd serialises much of
+// the work anyway.
+func runPods(t *testing.T, rt *framework.Runtime) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < criPodWorkers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if _, err := rt.RunPod(context.Background(), framework.PodSpec{
+					Name: fmt.Sprintf("idle-%03d", i), Namespace: "load",
+					Containers: []framework.ContainerSpec{{Name: "pause", Image: framework.PauseImage}},
+				}); err != nil {
+					t.Errorf("run pod %d: %v", i, err)
+				}
+			}
+		}()
+	}
+	for i := 0; i < criPodCount; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// metric reads one unlabelled series from the server's /metrics.
+func metric(t *testing.T, srv *serverproc.Server, name string) float64 {
+	resp, err := http.Get(srv.Base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if value, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("parse %s: %v", line, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
