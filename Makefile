@@ -24,6 +24,11 @@ test: deps lint unit e2e
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
+	$(GO) test -run '^$$' -fuzz FuzzLegacyRequest -fuzztime 10s ./server/
+
+# Longer fuzzing of the legacy endpoints' body and path parsing.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzLegacyRequest -fuzztime 60s ./server/
 
 e2e: deps
 	$(GO) test -count=1 -p 1 -timeout 20m $(E2E_PKGS)

@@ -116,23 +116,24 @@ func (l *Legacy) ContainerInfo(cgroup string, req cadvisorapi.ContainerInfoReque
 	return l.containerInfo(info, req), true
 }
 
-// SubcontainersInfo is ContainerInfo for the cgroup and every tracked cgroup
-// below it, keyed by name; false when the cgroup itself is not tracked.
-func (l *Legacy) SubcontainersInfo(cgroup string, req cadvisorapi.ContainerInfoRequest) (map[string]*cadvisorapi.ContainerInfo, bool) {
-	info := l.view.Get(cgroup)
-	if info == nil {
+// Subcontainers names the cgroup and every tracked cgroup below it, sorted;
+// false when the cgroup itself is not tracked. Callers convert them one by
+// one with ContainerInfo, so that a large answer can be streamed.
+func (l *Legacy) Subcontainers(cgroup string) ([]string, bool) {
+	if l.view.Get(cgroup) == nil {
 		return nil, false
 	}
-	out := map[string]*cadvisorapi.ContainerInfo{cgroup: l.containerInfo(info, req)}
+	names := []string{cgroup}
 	// By prefix like cAdvisor's getSubcontainers, so that a tracked cgroup
 	// below an untracked one is still found.
 	prefix := strings.TrimSuffix(cgroup, "/") + "/"
-	for name, sub := range l.view.Cgroups {
-		if strings.HasPrefix(name, prefix) {
-			out[name] = l.containerInfo(sub, req)
+	for name := range l.view.Cgroups {
+		if name != cgroup && strings.HasPrefix(name, prefix) {
+			names = append(names, name)
 		}
 	}
-	return out, true
+	sort.Strings(names)
+	return names, true
 }
 
 // PodContainerInfo is ContainerInfo for a running container of a pod, found
@@ -430,8 +431,8 @@ func machineInfo(m *cadvisor.Machine) *cadvisorapi.MachineInfo {
 // kubelet's removeTerminatedPods) with their running containers, joined to
 // cgroups by container ID and pod UID. Sandboxes are ordered oldest first so
 // that the newest of two same-named pods wins in NewLegacy.
-func legacyPodsFromRuntime(state *runtimeState, idx cgroupIndex) []LegacyPod {
-	sandboxes := removeTerminatedPods(state.sandboxes)
+func legacyPodsFromRuntime(identity *runtimeIdentity, idx cgroupIndex) []LegacyPod {
+	sandboxes := removeTerminatedPods(identity.sandboxes)
 	sort.SliceStable(sandboxes, func(i, j int) bool { return sandboxes[i].CreatedAt < sandboxes[j].CreatedAt })
 	bySandbox := make(map[string]int, len(sandboxes))
 	pods := make([]LegacyPod, 0, len(sandboxes))
@@ -443,7 +444,7 @@ func legacyPodsFromRuntime(state *runtimeState, idx cgroupIndex) []LegacyPod {
 		bySandbox[sandbox.Id] = len(pods)
 		pods = append(pods, pod)
 	}
-	containers := runningContainers(state.containers)
+	containers := runningContainers(identity.containers)
 	sort.SliceStable(containers, func(i, j int) bool { return containers[i].CreatedAt < containers[j].CreatedAt })
 	for _, container := range containers {
 		i, found := bySandbox[container.PodSandboxId]

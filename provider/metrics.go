@@ -8,6 +8,7 @@ import (
 type metrics struct {
 	runtimeErrors   prometheus.Counter
 	runtimeDuration prometheus.Histogram
+	statsDuration   prometheus.Histogram
 	tickDuration    prometheus.Histogram
 	trackedCgroups  prometheus.Gauge
 	pods            prometheus.Gauge
@@ -21,7 +22,12 @@ func newMetrics(registerer prometheus.Registerer) *metrics {
 		}),
 		runtimeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kubelet_stats_server_runtime_calls_duration_seconds",
-			Help:    "Duration of the container runtime calls of one housekeeping tick (list sandboxes, containers, stats, image filesystems).",
+			Help:    "Duration of the container runtime calls made inside one housekeeping tick (ListPodSandbox, ListContainers, ImageFsInfo).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		statsDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kubelet_stats_server_runtime_stats_duration_seconds",
+			Help:    "Duration of one refresh of the runtime's own stats (ListContainerStats or ListPodSandboxStats), made beside the tick.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 		tickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -39,7 +45,7 @@ func newMetrics(registerer prometheus.Registerer) *metrics {
 		}),
 	}
 	if registerer != nil {
-		registerer.MustRegister(m.runtimeErrors, m.runtimeDuration, m.tickDuration, m.trackedCgroups, m.pods)
+		registerer.MustRegister(m.runtimeErrors, m.runtimeDuration, m.statsDuration, m.tickDuration, m.trackedCgroups, m.pods)
 	}
 	return m
 }

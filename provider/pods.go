@@ -11,16 +11,11 @@ import (
 	"kubelet-stats-server/cadvisor"
 )
 
-// runtimeState is what one tick learned from the container runtime.
+// runtimeState is what one tick knows from the container runtime: fresh
+// identity and the newest stats.
 type runtimeState struct {
-	sandboxes      []*runtimeapi.PodSandbox
-	containers     []*runtimeapi.Container
-	containerStats []*runtimeapi.ContainerStats
-	// strict is set when sandboxStats came from ListPodSandboxStats
-	// (--stats-source=cri); containerStats is empty then.
-	strict       bool
-	sandboxStats []*runtimeapi.PodSandboxStats
-	imageFs      *runtimeapi.ImageFsInfoResponse
+	*runtimeIdentity
+	*runtimeStats
 }
 
 // cgroupIndex finds collector data for runtime objects: containers by the ID
@@ -72,23 +67,33 @@ type podAssembly struct {
 // buildPodsFromRuntime is the kubelet's listPodStatsPartiallyFromCRI (and
 // the cpu-and-memory variant): identity from CRI, cpu/memory/swap/io from our
 // collector wherever it sees the cgroup, CRI's values otherwise. A pod is
-// listed when one of its running containers has CRI stats.
+// listed when one of its running containers has CRI stats or a cgroup.
 func buildPodsFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodStats) {
 	sandboxes, containers := in.runtime.filtered()
+	statsByID := make(map[string]*runtimeapi.ContainerStats, len(in.runtime.containerStats))
+	for _, stats := range in.runtime.containerStats {
+		if stats.GetAttributes().GetMetadata() != nil {
+			statsByID[stats.Attributes.Id] = stats
+		}
+	}
 	pods := make(map[string]*podBuild)
 	var order []string
-	for _, stats := range in.runtime.containerStats {
-		attrs := stats.GetAttributes()
-		if attrs.GetMetadata() == nil {
-			continue
-		}
-		container, found := containers[attrs.Id]
-		if !found {
+	for _, container := range in.runtime.containers {
+		if containers[container.GetId()] == nil || container.GetMetadata() == nil {
 			continue
 		}
 		sandbox, found := sandboxes[container.PodSandboxId]
 		if !found {
 			continue
+		}
+		stats := statsByID[container.Id]
+		if stats == nil {
+			if in.index.byContainerID[container.Id] == nil {
+				continue // nothing measured it yet
+			}
+			// Runtime stats are refreshed beside the tick; a container
+			// started since still has collector data.
+			stats = &runtimeapi.ContainerStats{Attributes: &runtimeapi.ContainerAttributes{Id: container.Id, Metadata: container.Metadata}}
 		}
 		pod, seen := pods[sandbox.Id]
 		if !seen {

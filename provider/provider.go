@@ -67,17 +67,24 @@ type Provider struct {
 
 	// The fields below are only touched by the tick goroutine.
 	rates *cpuRateCache
-	// lastRuntime is the last complete answer of the runtime, served while
+	// lastIdentity is the last good answer of the runtime, served while
 	// the runtime fails.
-	lastRuntime *runtimeState
-	// strictUnsupported records that the runtime lacks ListPodSandboxStats.
-	strictUnsupported bool
-	metrics           *metrics
+	lastIdentity *runtimeIdentity
+	runtimeStats *statsRefresher
+	metrics      *metrics
 }
 
 // New returns a Provider; call Run to start ticking.
 func New(cfg Config) *Provider {
-	return &Provider{cfg: cfg, started: time.Now(), rates: newCPURateCache(), metrics: newMetrics(cfg.Registerer)}
+	p := &Provider{cfg: cfg, started: time.Now(), rates: newCPURateCache(), metrics: newMetrics(cfg.Registerer)}
+	p.runtimeStats = &statsRefresher{
+		runtime: cfg.Runtime,
+		wantCRI: cfg.StatsSource == StatsSourceCRI,
+		logger:  cfg.Logger,
+		onError: p.metrics.runtimeErrors.Inc,
+		observe: p.metrics.statsDuration.Observe,
+	}
+	return p
 }
 
 // Current returns the newest snapshot, or nil before the first tick.
@@ -183,25 +190,21 @@ func (p *Provider) buildPods(ctx context.Context, view *cadvisor.View, rootFs *c
 		pods.sort()
 		return pods
 	}
-	strict := p.cfg.StatsSource == StatsSourceCRI && !p.strictUnsupported
 	fetchStart := time.Now()
-	state, err := fetchRuntime(ctx, p.cfg.Runtime, strict)
+	identity, err := fetchIdentity(ctx, p.cfg.Runtime)
 	p.metrics.runtimeDuration.Observe(time.Since(fetchStart).Seconds())
-	switch {
-	case err != nil:
+	if err != nil {
 		p.metrics.runtimeErrors.Inc()
 		p.cfg.Logger.Error(err, "Container runtime failed; serving the last pod view")
-		state = p.lastRuntime
-	case strict && !state.strict:
-		p.strictUnsupported = true
-		p.cfg.Logger.Error(nil, "The runtime does not implement ListPodSandboxStats; --stats-source=cri falls back to the collector")
+		identity = p.lastIdentity
+	} else {
+		p.lastIdentity = identity
 	}
-	if state == nil {
+	stats := p.runtimeStats.get(ctx)
+	if identity == nil || stats == nil {
 		return podList{full: []statsapi.PodStats{}, cpuAndMemory: []statsapi.PodStats{}}
 	}
-	if err == nil {
-		p.lastRuntime = state
-	}
+	state := &runtimeState{runtimeIdentity: identity, runtimeStats: stats}
 	in := podAssembly{
 		now:     now,
 		index:   indexCgroups(view, p.cfg.PodRoot),
@@ -216,7 +219,7 @@ func (p *Provider) buildPods(ctx context.Context, view *cadvisor.View, rootFs *c
 		pods.full, pods.cpuAndMemory = buildPodsFromRuntime(in)
 	}
 	p.rates.expire(now)
-	pods.legacy = legacyPodsFromRuntime(state, in.index)
+	pods.legacy = legacyPodsFromRuntime(identity, in.index)
 	pods.imageFs = imageFsStats(state.imageFs, in.host)
 	pods.sort()
 	return pods

@@ -90,6 +90,9 @@ func TestKubeletEdgeCasesByteForByte(t *testing.T) {
 	compared := 0
 	for _, ex := range readKubeletExchanges(t) {
 		t.Run(ex.title, func(t *testing.T) {
+			if ex.target == "/stats/" || ex.target == "/stats/container" {
+				t.Skip("kept on purpose: the kubelet's cAdvisor JSON endpoints, removed in 1.21 (legacy_test.go)")
+			}
 			got := rawExchange(t, addr, ex.method, ex.request())
 			if bytes.Contains(ex.headers, []byte("Transfer-Encoding: chunked")) {
 				checkSummaryResponse(t, got, ts.full)
@@ -102,8 +105,8 @@ func TestKubeletEdgeCasesByteForByte(t *testing.T) {
 			}
 		})
 	}
-	if compared < 9 {
-		t.Errorf("compared %d exchanges byte for byte, want at least 9", compared)
+	if compared < 7 {
+		t.Errorf("compared %d exchanges byte for byte, want at least 7", compared)
 	}
 }
 

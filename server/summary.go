@@ -47,6 +47,7 @@ func installSummary(c filteringContainer, h *summaryHandler) {
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		ws.Route(ws.Method(method).Path("/summary").To(h.handleSummary))
 	}
+	installLegacy(c, ws, h)
 	c.Add(ws)
 }
 

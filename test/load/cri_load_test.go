@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"kubelet-stats-server/cri"
 	"kubelet-stats-server/test/e2e/framework"
 	"kubelet-stats-server/test/serverproc"
 )
@@ -79,6 +80,7 @@ func TestLoadCRI(t *testing.T) {
 		metric(t, srv, "kubelet_stats_server_runtime_calls_duration_seconds_count")
 	tickMean := metric(t, srv, "kubelet_stats_server_housekeeping_duration_seconds_sum") /
 		metric(t, srv, "kubelet_stats_server_housekeeping_duration_seconds_count")
+	calls := timeCRICalls(t, rt.Endpoint())
 	t.Logf(`CRI load scenario results:
 | metric | value |
 |---|---|
@@ -87,8 +89,42 @@ func TestLoadCRI(t *testing.T) {
 | sequential p50 / p99 (%d requests, keep-alive) | %s / %s |
 | CRI calls per tick, mean | %.1f ms |
 | whole tick incl. CRI, mean | %.1f ms |
-| RSS | %.1f MiB |`, criPodCount, bodySize, sequentialQueries, latency.p50, latency.p99,
-		criMean*1000, tickMean*1000, float64(rssBytes(t, srv.Cmd.Process.Pid))/(1<<20))
+| RSS | %.1f MiB |
+%s`, criPodCount, bodySize, sequentialQueries, latency.p50, latency.p99,
+		criMean*1000, tickMean*1000, float64(rssBytes(t, srv.Cmd.Process.Pid))/(1<<20), calls)
+}
+
+// timeCRICalls times each runtime call a tick makes, alone, so the table
+// shows which of them costs what.
+func timeCRICalls(t *testing.T, endpoint string) string {
+	ctx := context.Background()
+	client, err := cri.Dial(ctx, cri.Config{Endpoint: endpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"ListPodSandbox", func() error { _, err := client.ListPodSandbox(ctx); return err }},
+		{"ListContainers", func() error { _, err := client.ListContainers(ctx); return err }},
+		{"ListContainerStats", func() error { _, err := client.ListContainerStats(ctx); return err }},
+		{"ListPodSandboxStats", func() error { _, err := client.ListPodSandboxStats(ctx); return err }},
+		{"ImageFsInfo", func() error { _, err := client.ImageFsInfo(ctx); return err }},
+	}
+	var rows strings.Builder
+	for _, c := range calls {
+		const rounds = 5
+		start := time.Now()
+		for i := 0; i < rounds; i++ {
+			if err := c.call(); err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+		}
+		fmt.Fprintf(&rows, "| %s alone, mean of %d | %.1f ms |\n", c.name, rounds, float64(time.Since(start).Microseconds())/rounds/1000)
+	}
+	return rows.String()
 }
 
 // runPods starts the pods a few at a time; containerd serialises much of

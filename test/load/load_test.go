@@ -63,7 +63,7 @@ func TestLoad(t *testing.T) {
 	t.Cleanup(removeBinary)
 	port := serverproc.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	server := exec.Command(binary, "--address=127.0.0.1", "--read-only-port="+strconv.Itoa(port),
+	server := exec.Command(binary, "--address=127.0.0.1", "--read-only-port="+strconv.Itoa(port), "--port=0", "--healthz-port=0",
 		"--cgroup-root="+parent, "--cgroup-driver=cgroupfs")
 	var logs bytes.Buffer
 	server.Stderr = &logs

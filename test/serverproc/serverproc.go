@@ -64,13 +64,14 @@ type Server struct {
 }
 
 // Start runs the binary with the read-only port on a free loopback port,
-// a 1s housekeeping interval and extraArgs (which may override those), and
-// waits until /stats/summary answers 200.
+// the secure and healthz ports off (so that tests can run several servers),
+// a 1s housekeeping interval and extraArgs (which may override all of
+// those), and waits until /stats/summary answers 200.
 func Start(t testing.TB, binary string, extraArgs ...string) *Server {
 	t.Helper()
 	port := FreePort(t)
 	args := append([]string{"--address=127.0.0.1", "--read-only-port=" + strconv.Itoa(port),
-		"--housekeeping-interval=1s", "--stats-retention=10s", "-v=4"}, extraArgs...)
+		"--port=0", "--healthz-port=0", "--housekeeping-interval=1s", "--stats-retention=10s", "-v=4"}, extraArgs...)
 	srv := &Server{
 		Cmd:    exec.Command(binary, args...),
 		Base:   fmt.Sprintf("http://127.0.0.1:%d", port),

@@ -99,6 +99,7 @@ func Run(ctx context.Context, opts *Options) error {
 		Rlimit:        func() cadvisor.Rlimit { return cadvisor.ReadRlimit(opts.ProcRoot) },
 		PodRoot:       podRoot(systemCgroups),
 		Runtime:       runtimeService(runtime),
+		Machine:       machine,
 		StatsSource:   opts.StatsSource,
 		PodLogsDir:    opts.PodLogsDir,
 		// The kubelet keeps its container log symlinks next to the pod logs.
@@ -108,14 +109,16 @@ func Run(ctx context.Context, opts *Options) error {
 	})
 	go stats.Run(ctx)
 
-	if opts.ReadOnlyPort == 0 {
-		logger.Info("No port to serve on (--read-only-port=0); collecting only")
-		<-ctx.Done()
-		return nil
+	serverConfig := server.Config{Logger: logger.WithName("server"), Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
+	ports, err := securePorts(logger, opts, serverConfig, stats)
+	if err != nil {
+		return err
 	}
-	handler := server.NewReadOnlyHandler(server.Config{Logger: logger.WithName("server"), Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}, stats, stats)
-	return serve(ctx, logger, server.NewHTTPServer(net.JoinHostPort(opts.Address, strconv.Itoa(opts.ReadOnlyPort)), handler),
-		opts.ShutdownGracePeriod)
+	if opts.ReadOnlyPort > 0 {
+		readOnly := server.NewHTTPServer(net.JoinHostPort(opts.Address, strconv.Itoa(opts.ReadOnlyPort)), server.NewReadOnlyHandler(serverConfig, stats, stats))
+		ports = append(ports, func(ctx context.Context) error { return serve(ctx, logger, readOnly, opts.ShutdownGracePeriod) })
+	}
+	return runPorts(ctx, logger, ports)
 }
 
 // serve listens before logging the URL so that the log line is only printed

@@ -1,0 +1,495 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	cadvisorapi "github.com/google/cadvisor/info/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"kubelet-stats-server/cadvisor"
+)
+
+// samplesEverySecond returns n samples one second apart ending at sampleTime,
+// with cpu total i*1e9.
+func samplesEverySecond(n int) []*cadvisor.Sample {
+	out := make([]*cadvisor.Sample, n)
+	for i := range out {
+		out[i] = sampleAt(sampleTime.Add(time.Duration(i-n+1)*time.Second), uint64(i+1)*1e9, cadvisor.MemoryStats{})
+	}
+	return out
+}
+
+func timestamps(samples []*cadvisor.Sample) []int {
+	var out []int
+	for _, s := range samples {
+		out = append(out, int(s.Timestamp.Sub(sampleTime)/time.Second))
+	}
+	return out
+}
+
+func TestSelectSamples(t *testing.T) {
+	samples := samplesEverySecond(10) // at -9s .. 0s
+	at := func(s int) time.Time { return sampleTime.Add(time.Duration(s) * time.Second) }
+	tests := []struct {
+		name string
+		req  cadvisorapi.ContainerInfoRequest
+		want []int
+	}{
+		{"kubelet default 60 returns all there is", cadvisorapi.ContainerInfoRequest{NumStats: 60}, []int{-9, -8, -7, -6, -5, -4, -3, -2, -1, 0}},
+		{"num_stats keeps the newest, oldest first", cadvisorapi.ContainerInfoRequest{NumStats: 3}, []int{-2, -1, 0}},
+		{"num_stats 0 returns none", cadvisorapi.ContainerInfoRequest{NumStats: 0}, nil},
+		{"num_stats -1 returns all", cadvisorapi.ContainerInfoRequest{NumStats: -1}, []int{-9, -8, -7, -6, -5, -4, -3, -2, -1, 0}},
+		{"bounds are inclusive", cadvisorapi.ContainerInfoRequest{NumStats: -1, Start: at(-5), End: at(-3)}, []int{-5, -4, -3}},
+		{"num_stats within a range keeps its newest", cadvisorapi.ContainerInfoRequest{NumStats: 2, Start: at(-5), End: at(-3)}, []int{-4, -3}},
+		{"open start", cadvisorapi.ContainerInfoRequest{NumStats: -1, End: at(-8).Add(time.Millisecond)}, []int{-9, -8}},
+		{"open end", cadvisorapi.ContainerInfoRequest{NumStats: -1, Start: at(-1).Add(-time.Millisecond)}, []int{-1, 0}},
+		{"start after end", cadvisorapi.ContainerInfoRequest{NumStats: -1, Start: at(-2), End: at(-5)}, nil},
+		{"range after the newest sample", cadvisorapi.ContainerInfoRequest{NumStats: -1, Start: at(1)}, nil},
+		{"range before the oldest sample", cadvisorapi.ContainerInfoRequest{NumStats: -1, End: at(-10)}, nil},
+		{"range between two samples", cadvisorapi.ContainerInfoRequest{NumStats: -1, Start: at(-5).Add(time.Millisecond), End: at(-4).Add(-time.Millisecond)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := timestamps(selectSamples(samples, tt.req)); !slices.Equal(got, tt.want) {
+				t.Errorf("samples at %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if got := selectSamples(nil, cadvisorapi.ContainerInfoRequest{NumStats: -1}); got != nil {
+		t.Errorf("no samples selected %v", got)
+	}
+}
+
+func TestNearestSample(t *testing.T) {
+	samples := samplesEverySecond(3) // at -2s, -1s, 0s
+	tests := []struct {
+		offset time.Duration
+		want   int // index, -1 for none
+	}{
+		{-2 * time.Second, 0},
+		{-1*time.Second + 10*time.Millisecond, 1},
+		{-1*time.Second - 10*time.Millisecond, 1},
+		{-1500*time.Millisecond + time.Millisecond, 1},
+		{400 * time.Millisecond, 2},
+		{600 * time.Millisecond, -1},
+		{-2600 * time.Millisecond, -1},
+	}
+	for _, tt := range tests {
+		got := nearestSample(samples, sampleTime.Add(tt.offset), samePassTolerance)
+		var want *cadvisor.Sample
+		if tt.want >= 0 {
+			want = samples[tt.want]
+		}
+		if got != want {
+			t.Errorf("nearest to %v = %v, want sample %d", tt.offset, got, tt.want)
+		}
+	}
+}
+
+// fullSample fills every field the collector reads with a distinct value.
+func fullSample(at time.Time) *cadvisor.Sample {
+	return &cadvisor.Sample{
+		Timestamp: at,
+		CPU: cadvisor.CPUStats{UsageTotal: 101, UsageUser: 102, UsageSystem: 103, PerCPU: []uint64{60, 41},
+			Periods: 104, ThrottledPeriods: 105, ThrottledTime: 106,
+			PSI: &cadvisor.PSIStats{Some: cadvisor.PSIData{Total: 107, Avg10: 0.5}, Full: cadvisor.PSIData{Total: 108, Avg300: 0.25}}},
+		Memory: cadvisor.MemoryStats{Usage: 201, MaxUsage: 202, WorkingSet: 203, RSS: 204, Cache: 205, MappedFile: 206,
+			ActiveFile: 207, InactiveFile: 208, Failcnt: 209, PageFaults: 210, MajorPageFaults: 211,
+			Limit: 212, Reservation: 213, SwapUsage: 214, SwapLimit: 215, OOMKills: 216,
+			PSI: &cadvisor.PSIStats{Some: cadvisor.PSIData{Total: 217}}},
+		IOPressure: &cadvisor.PSIStats{Full: cadvisor.PSIData{Total: 301, Avg60: 1.5}},
+		Processes:  cadvisor.ProcessStats{Count: 401, ThreadsCount: 402, ThreadsLimit: 403},
+	}
+}
+
+// roundTrip encodes v and decodes it into the upstream cAdvisor type, as a
+// client would.
+func roundTrip[T any](t *testing.T, v any) T {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out T
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatalf("decode %s: %v", data, err)
+	}
+	return out
+}
+
+func TestContainerInfoConvertsEveryCollectedField(t *testing.T) {
+	created := sampleTime.Add(-time.Hour)
+	info := &cadvisor.CgroupInfo{
+		Name: "/kubepods/pod1/abc",
+		Spec: cadvisor.Spec{CreationTime: created, HasCPU: true, HasMemory: true, HasProcesses: true,
+			CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, CPUMask: "0-1"},
+		Samples: []*cadvisor.Sample{fullSample(sampleTime)},
+	}
+	got := roundTrip[cadvisorapi.ContainerInfo](t, containerInfo(info, nil, info, cadvisorapi.ContainerInfoRequest{NumStats: 60}, 1<<30))
+	wantSpec := cadvisorapi.ContainerSpec{
+		CreationTime: created, HasCpu: true, HasMemory: true, HasProcesses: true,
+		Cpu:       cadvisorapi.CpuSpec{Limit: 512, Quota: 50000, Period: 100000, Mask: "0-1"},
+		Memory:    cadvisorapi.MemorySpec{Limit: 212, Reservation: 213, SwapLimit: 215},
+		Processes: cadvisorapi.ProcessSpec{Limit: 403},
+	}
+	if got.Name != info.Name || got.Id != "" || got.Aliases != nil || got.Namespace != "" {
+		t.Errorf("reference = %+v, want only the cgroup name", got.ContainerReference)
+	}
+	if !reflect.DeepEqual(got.Spec, wantSpec) {
+		t.Errorf("spec = %+v\nwant   %+v", got.Spec, wantSpec)
+	}
+	if len(got.Stats) != 1 {
+		t.Fatalf("stats = %d, want 1", len(got.Stats))
+	}
+	want := cadvisorapi.ContainerStats{
+		Timestamp: sampleTime,
+		Cpu: cadvisorapi.CpuStats{
+			Usage: cadvisorapi.CpuUsage{Total: 101, User: 102, System: 103, PerCpu: []uint64{60, 41}},
+			CFS:   cadvisorapi.CpuCFS{Periods: 104, ThrottledPeriods: 105, ThrottledTime: 106},
+			PSI:   cadvisorapi.PSIStats{Some: cadvisorapi.PSIData{Total: 107, Avg10: 0.5}, Full: cadvisorapi.PSIData{Total: 108, Avg300: 0.25}},
+		},
+		DiskIo: cadvisorapi.DiskIoStats{PSI: cadvisorapi.PSIStats{Full: cadvisorapi.PSIData{Total: 301, Avg60: 1.5}}},
+		Memory: cadvisorapi.MemoryStats{Usage: 201, MaxUsage: 202, WorkingSet: 203, RSS: 204, Cache: 205, MappedFile: 206,
+			TotalActiveFile: 207, TotalInactiveFile: 208, Failcnt: 209, Swap: 214,
+			ContainerData: cadvisorapi.MemoryStatsMemoryData{Pgfault: 210, Pgmajfault: 211},
+			PSI:           cadvisorapi.PSIStats{Some: cadvisorapi.PSIData{Total: 217}}},
+		Processes: cadvisorapi.ProcessStats{ProcessCount: 401, ThreadsCurrent: 402, ThreadsMax: 403},
+		OOMEvents: 216,
+	}
+	if !reflect.DeepEqual(*got.Stats[0], want) {
+		t.Errorf("stats = %+v\nwant    %+v", *got.Stats[0], want)
+	}
+}
+
+func TestContainerSpecLimits(t *testing.T) {
+	tests := []struct {
+		name       string
+		spec       cadvisor.Spec
+		mem        cadvisor.MemoryStats
+		threads    uint64
+		wantCPU    cadvisorapi.CpuSpec
+		wantMemory cadvisorapi.MemorySpec
+	}{
+		{"v1 unlimited stays as the kernel says", cadvisor.Spec{HasCPU: true, HasMemory: true, CPUShares: 2, CPUQuota: -1, CPUPeriod: 100000},
+			cadvisor.MemoryStats{Limit: 9223372036854771712, SwapLimit: 9223372036854771712}, 0,
+			cadvisorapi.CpuSpec{Limit: 2, Period: 100000}, cadvisorapi.MemorySpec{Limit: 9223372036854771712, SwapLimit: 9223372036854771712}},
+		{"v2 max memory is the machine's, max swap is none", cadvisor.Spec{HasMemory: true},
+			cadvisor.MemoryStats{Limit: math.MaxUint64, SwapLimit: math.MaxUint64}, 0,
+			cadvisorapi.CpuSpec{}, cadvisorapi.MemorySpec{Limit: 8 << 30}},
+		{"no memory controller, no memory spec", cadvisor.Spec{HasCPU: true, CPUShares: 1024},
+			cadvisor.MemoryStats{Limit: 5}, 0, cadvisorapi.CpuSpec{Limit: 1024}, cadvisorapi.MemorySpec{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sample := sampleAt(sampleTime, 0, tt.mem)
+			spec := containerSpec(&cadvisor.CgroupInfo{Spec: tt.spec, Samples: []*cadvisor.Sample{sample}}, 8<<30)
+			if spec.Cpu != tt.wantCPU || spec.Memory != tt.wantMemory {
+				t.Errorf("cpu/memory spec = %+v / %+v, want %+v / %+v", spec.Cpu, spec.Memory, tt.wantCPU, tt.wantMemory)
+			}
+		})
+	}
+	if spec := containerSpec(&cadvisor.CgroupInfo{Spec: cadvisor.Spec{HasMemory: true, HasCPU: true, CPUShares: 3}}, 1); spec.Memory != (cadvisorapi.MemorySpec{}) || spec.Cpu.Limit != 3 {
+		t.Errorf("spec of a cgroup without samples = %+v", spec)
+	}
+}
+
+// legacyFixture is a node with a root cgroup, a pod cgroup with network and
+// two containers, and a sibling whose name shares the pod root's prefix.
+func legacyFixture() (*cadvisor.View, []LegacyPod) {
+	pod := "/kubepods/burstable/poduid-1"
+	podSamples := samplesEverySecond(3)
+	for i, s := range podSamples {
+		s.Network = &cadvisor.NetworkStats{Interfaces: []cadvisor.InterfaceStats{
+			{Name: "eth0", RxBytes: uint64(100 * (i + 1)), TxBytes: 7}, {Name: "eth1", RxBytes: 1}}}
+	}
+	shifted := func(samples []*cadvisor.Sample, by time.Duration) []*cadvisor.Sample {
+		for _, s := range samples {
+			s.Timestamp = s.Timestamp.Add(by)
+		}
+		return samples
+	}
+	cgroup := func(name string, spec cadvisor.Spec, samples []*cadvisor.Sample) *cadvisor.CgroupInfo {
+		return &cadvisor.CgroupInfo{Name: name, Spec: spec, Samples: samples}
+	}
+	view := &cadvisor.View{Time: sampleTime, Cgroups: map[string]*cadvisor.CgroupInfo{}}
+	for _, c := range []*cadvisor.CgroupInfo{
+		cgroup("/", cadvisor.Spec{HasCPU: true, HasNetwork: true}, samplesEverySecond(3)),
+		cgroup("/kubepods", cadvisor.Spec{HasCPU: true}, samplesEverySecond(3)),
+		cgroup("/kubepods/burstable", cadvisor.Spec{HasCPU: true}, samplesEverySecond(3)),
+		cgroup(pod, cadvisor.Spec{HasCPU: true, HasNetwork: true}, podSamples),
+		// Sampled 5 ms after the pod in each pass.
+		cgroup(pod+"/ctr-app", cadvisor.Spec{HasCPU: true}, shifted(samplesEverySecond(3), 5*time.Millisecond)),
+		// Only two passes old.
+		cgroup(pod+"/ctr-side", cadvisor.Spec{HasCPU: true}, samplesEverySecond(2)),
+		cgroup(pod+"/sandbox", cadvisor.Spec{HasCPU: true}, samplesEverySecond(3)),
+		cgroup("/kubepods2", cadvisor.Spec{HasCPU: true}, samplesEverySecond(1)),
+		// Tracked below an untracked parent.
+		cgroup("/system.slice/containerd.service", cadvisor.Spec{HasCPU: true}, samplesEverySecond(1)),
+	} {
+		view.Cgroups[c.Name] = c
+	}
+	pods := []LegacyPod{{
+		Namespace: "default", Name: "web", UID: "uid-1", Cgroup: pod,
+		Containers: []LegacyContainer{
+			{Name: "app", ID: "ctr-app", Cgroup: pod + "/ctr-app", Image: "registry.local/app:1",
+				Labels: map[string]string{"io.kubernetes.container.name": "app"}, CreatedAt: sampleTime.Add(-time.Minute)},
+			{Name: "side", ID: "ctr-side", Cgroup: pod + "/ctr-side"},
+			{Name: "starting", ID: "ctr-starting"},
+		},
+	}}
+	return view, pods
+}
+
+func TestLegacyPodContainerInfo(t *testing.T) {
+	view, pods := legacyFixture()
+	legacy := NewLegacy(view, nil, pods)
+	all := cadvisorapi.ContainerInfoRequest{NumStats: -1}
+	tests := []struct {
+		name                           string
+		namespace, pod, uid, container string
+		wantCgroup                     string
+	}{
+		{"by name", "default", "web", "", "app", "/kubepods/burstable/poduid-1/ctr-app"},
+		{"matching uid", "default", "web", "uid-1", "side", "/kubepods/burstable/poduid-1/ctr-side"},
+		{"uid mismatch", "default", "web", "uid-2", "app", ""},
+		{"unknown namespace", "kube-system", "web", "", "app", ""},
+		{"unknown pod", "default", "db", "", "app", ""},
+		{"unknown container", "default", "web", "", "db", ""},
+		{"container without a tracked cgroup", "default", "web", "", "starting", ""},
+		{"the sandbox is not a container", "default", "web", "", "sandbox", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			info, found := legacy.PodContainerInfo(tt.namespace, tt.pod, tt.uid, tt.container, all)
+			if found != (tt.wantCgroup != "") {
+				t.Fatalf("found = %v, want %v", found, !found)
+			}
+			if found && info.Name != tt.wantCgroup {
+				t.Errorf("name = %q, want %q", info.Name, tt.wantCgroup)
+			}
+		})
+	}
+
+	app, _ := legacy.PodContainerInfo("default", "web", "", "app", all)
+	app = ptrTo(roundTrip[cadvisorapi.ContainerInfo](t, app))
+	if app.Id != "ctr-app" || !slices.Equal(app.Aliases, []string{"ctr-app", app.Name}) {
+		t.Errorf("reference = %+v, want the container ID and the cgroup name as aliases", app.ContainerReference)
+	}
+	if app.Spec.Image != "registry.local/app:1" || app.Spec.Labels["io.kubernetes.container.name"] != "app" ||
+		!app.Spec.CreationTime.Equal(sampleTime.Add(-time.Minute)) || !app.Spec.HasNetwork {
+		t.Errorf("spec = %+v, want CRI image, labels, creation time and the pod's network", app.Spec)
+	}
+	if len(app.Stats) != 3 {
+		t.Fatalf("stats = %d, want 3", len(app.Stats))
+	}
+	for i, s := range app.Stats {
+		if s.Network.Name != "eth0" || s.Network.RxBytes != uint64(100*(i+1)) || len(s.Network.Interfaces) != 2 {
+			t.Errorf("sample %d network = %+v, want the pod's interfaces of the same pass", i, s.Network)
+		}
+	}
+}
+
+func TestLegacySubcontainers(t *testing.T) {
+	view, pods := legacyFixture()
+	legacy := NewLegacy(view, nil, pods)
+	req := cadvisorapi.ContainerInfoRequest{NumStats: 1}
+	pod := "/kubepods/burstable/poduid-1"
+	got, found := legacy.Subcontainers(pod)
+	if want := []string{pod, pod + "/ctr-app", pod + "/ctr-side", pod + "/sandbox"}; !found || !slices.Equal(got, want) {
+		t.Errorf("subcontainers of the pod = %v, want %v", got, want)
+	}
+	podInfo, _ := legacy.ContainerInfo(pod, req)
+	var refs []string
+	for _, ref := range podInfo.Subcontainers {
+		refs = append(refs, ref.Name)
+	}
+	if want := []string{pod + "/ctr-app", pod + "/ctr-side", pod + "/sandbox"}; !slices.Equal(refs, want) {
+		t.Errorf("subcontainer references = %v, want %v", refs, want)
+	}
+	if got, _ := legacy.Subcontainers("/kubepods"); slices.Contains(got, "/kubepods2") {
+		t.Errorf("subcontainers of /kubepods = %v: /kubepods2 is a sibling, not a child", got)
+	}
+	if got, _ := legacy.Subcontainers("/"); len(got) != len(view.Cgroups) || !slices.Contains(got, "/system.slice/containerd.service") {
+		t.Errorf("subcontainers of / = %v, want every tracked cgroup", got)
+	}
+	if _, found := legacy.Subcontainers("/nope"); found {
+		t.Error("an untracked cgroup was found")
+	}
+	if info, found := legacy.ContainerInfo("/", req); !found || len(info.Stats) != 1 || info.Stats[0].Cpu.Usage.Total != 3e9 {
+		t.Errorf("root = %+v, want its newest sample", info)
+	}
+	if info, _ := legacy.ContainerInfo(pod+"/sandbox", req); info.Id != "" || info.Spec.HasNetwork {
+		t.Errorf("a cgroup unknown to CRI = %+v, want a raw cgroup", info)
+	}
+	if _, found := legacy.MachineInfo(); found {
+		t.Error("machine info without a machine")
+	}
+}
+
+func TestLegacyNewestOfSameNamedPodsWins(t *testing.T) {
+	view, pods := legacyFixture()
+	newer := LegacyPod{Namespace: "default", Name: "web", UID: "uid-9", Containers: []LegacyContainer{
+		{Name: "app", ID: "ctr-side", Cgroup: "/kubepods/burstable/poduid-1/ctr-side"}}}
+	legacy := NewLegacy(view, nil, append(pods, newer))
+	if _, found := legacy.PodContainerInfo("default", "web", "uid-1", "app", cadvisorapi.ContainerInfoRequest{}); found {
+		t.Error("the older pod of a name still answers")
+	}
+	if info, found := legacy.PodContainerInfo("default", "web", "uid-9", "app", cadvisorapi.ContainerInfoRequest{}); !found || info.Id != "ctr-side" {
+		t.Errorf("newer pod = %+v, %v", info, found)
+	}
+}
+
+func TestMachineInfo(t *testing.T) {
+	m := &cadvisor.Machine{
+		Timestamp: sampleTime, CPUVendorID: "GenuineIntel", NumCores: 2, NumPhysicalCores: 1, NumSockets: 1,
+		CPUFrequencyKHz: 2200000, MemoryCapacity: 8 << 30, SwapCapacity: 1 << 30,
+		MachineID: "m", BootID: "b", SystemUUID: "u",
+		HugePages:      []cadvisor.HugePages{{PageSizeKB: 2048, NumPages: 4}},
+		DiskMap:        map[string]cadvisor.Disk{"8:0": {Name: "sda", Major: 8, Size: 1 << 40, Scheduler: "mq-deadline"}},
+		NetworkDevices: []cadvisor.NetDevice{{Name: "eth0", MacAddress: "aa:bb", Speed: 1000, MTU: 1500}},
+	}
+	legacy := NewLegacy(nil, m, nil)
+	info, found := legacy.MachineInfo()
+	if !found {
+		t.Fatal("no machine info")
+	}
+	got := roundTrip[cadvisorapi.MachineInfo](t, info)
+	want := cadvisorapi.MachineInfo{
+		Timestamp: sampleTime, CPUVendorID: "GenuineIntel", NumCores: 2, NumPhysicalCores: 1, NumSockets: 1,
+		CpuFrequency: 2200000, MemoryCapacity: 8 << 30, SwapCapacity: 1 << 30,
+		MachineID: "m", BootID: "b", SystemUUID: "u",
+		HugePages:      []cadvisorapi.HugePagesInfo{{PageSize: 2048, NumPages: 4}},
+		DiskMap:        map[string]cadvisorapi.DiskInfo{"8:0": {Name: "sda", Major: 8, Size: 1 << 40, Scheduler: "mq-deadline"}},
+		NetworkDevices: []cadvisorapi.NetInfo{{Name: "eth0", MacAddress: "aa:bb", Speed: 1000, Mtu: 1500}},
+		CloudProvider:  cadvisorapi.UnknownProvider, InstanceType: cadvisorapi.UnknownInstance, InstanceID: cadvisorapi.UnNamedInstance,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("machine info = %+v\nwant           %+v", got, want)
+	}
+	if _, found := NewLegacy(nil, nil, nil).ContainerInfo("/", cadvisorapi.ContainerInfoRequest{}); found {
+		t.Error("an empty legacy view found a cgroup")
+	}
+}
+
+func sandboxWithUID(id, name, uid string, created int64) *runtimeapi.PodSandbox {
+	return &runtimeapi.PodSandbox{Id: id, CreatedAt: created, State: runtimeapi.PodSandboxState_SANDBOX_READY,
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "ns", Uid: uid}}
+}
+
+func TestLegacyPodsFromRuntime(t *testing.T) {
+	running, exited := runtimeapi.ContainerState_CONTAINER_RUNNING, runtimeapi.ContainerState_CONTAINER_EXITED
+	container := func(id, sandboxID, name string, created int64, state runtimeapi.ContainerState) *runtimeapi.Container {
+		return &runtimeapi.Container{Id: id, PodSandboxId: sandboxID, CreatedAt: created, State: state,
+			Metadata: &runtimeapi.ContainerMetadata{Name: name}, Image: &runtimeapi.ImageSpec{Image: "img-" + name},
+			Labels: map[string]string{"name": name}}
+	}
+	identity := &runtimeIdentity{
+		sandboxes: []*runtimeapi.PodSandbox{
+			sandboxWithUID("s1", "web", "00a1", 10),
+			sandboxWithUID("s2", "db", "00a2", 5),
+		},
+		containers: []*runtimeapi.Container{
+			container("c1", "s1", "app", 30, running),
+			container("c0", "s1", "app", 20, exited),
+			container("c2", "s2", "db", 40, running),
+			container("c3", "gone", "orphan", 40, running),
+			{Id: "c4", PodSandboxId: "s1", State: running},
+		},
+	}
+	view := &cadvisor.View{Cgroups: map[string]*cadvisor.CgroupInfo{}}
+	for _, name := range []string{"/kubepods/pod00a1", "/kubepods/pod00a1/c1", "/kubepods/pod00a1/c0"} {
+		view.Cgroups[name] = &cadvisor.CgroupInfo{Name: name, Samples: samplesEverySecond(1)}
+	}
+	got := legacyPodsFromRuntime(identity, indexCgroups(view, "/kubepods"))
+	want := []LegacyPod{
+		{Namespace: "ns", Name: "db", UID: "00a2", Containers: []LegacyContainer{
+			{Name: "db", ID: "c2", Image: "img-db", Labels: map[string]string{"name": "db"}, CreatedAt: time.Unix(0, 40)}}},
+		{Namespace: "ns", Name: "web", UID: "00a1", Cgroup: "/kubepods/pod00a1", Containers: []LegacyContainer{
+			{Name: "app", ID: "c1", Cgroup: "/kubepods/pod00a1/c1", Image: "img-app", Labels: map[string]string{"name": "app"}, CreatedAt: time.Unix(0, 30)}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("pods = %+v\nwant   %+v", got, want)
+	}
+}
+
+func TestLegacyPodsFromCgroups(t *testing.T) {
+	view := &cadvisor.View{Cgroups: map[string]*cadvisor.CgroupInfo{}}
+	for _, name := range []string{"/kubepods/podaaaa", "/kubepods/podaaaa/id1", "/kubepods/podaaaa/pause", "/kubepods/podbbbb", "/kubepods/podbbbb/id2"} {
+		view.Cgroups[name] = &cadvisor.CgroupInfo{Name: name, Samples: samplesEverySecond(1)}
+	}
+	names := podNames{
+		byUID:          map[string]statsapi.PodReference{"aaaa": {Namespace: "ns", Name: "web", UID: "aaaa"}},
+		containerNames: map[string]string{"id1": "app"},
+	}
+	got := legacyPodsFromCgroups(view, "/kubepods", names)
+	want := []LegacyPod{
+		{Namespace: "ns", Name: "web", UID: "aaaa", Cgroup: "/kubepods/podaaaa", Containers: []LegacyContainer{
+			{Name: "app", ID: "id1", Cgroup: "/kubepods/podaaaa/id1"}}},
+		{Name: "bbbb", UID: "bbbb", Cgroup: "/kubepods/podbbbb", Containers: []LegacyContainer{
+			{Name: "id2", ID: "id2", Cgroup: "/kubepods/podbbbb/id2"}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("pods = %+v\nwant   %+v", got, want)
+	}
+}
+
+// fakeRuntime answers fixed sandboxes and containers, and no stats.
+type fakeRuntime struct{ identity runtimeIdentity }
+
+func (f *fakeRuntime) ListPodSandbox(context.Context) ([]*runtimeapi.PodSandbox, error) {
+	return f.identity.sandboxes, nil
+}
+func (f *fakeRuntime) ListContainers(context.Context) ([]*runtimeapi.Container, error) {
+	return f.identity.containers, nil
+}
+func (f *fakeRuntime) ListContainerStats(context.Context) ([]*runtimeapi.ContainerStats, error) {
+	return nil, nil
+}
+func (f *fakeRuntime) ListPodSandboxStats(context.Context) ([]*runtimeapi.PodSandboxStats, error) {
+	return nil, nil
+}
+func (f *fakeRuntime) ImageFsInfo(context.Context) (*runtimeapi.ImageFsInfoResponse, error) {
+	return &runtimeapi.ImageFsInfoResponse{}, nil
+}
+
+func TestTickPublishesLegacyView(t *testing.T) {
+	view := testView()
+	for _, name := range []string{"/kubepods/podfeed", "/kubepods/podfeed/c1"} {
+		view.Cgroups[name] = &cadvisor.CgroupInfo{Name: name, Samples: samplesEverySecond(2)}
+	}
+	p := New(Config{
+		NodeName: "node-a", RootDir: "/nonexistent-root-dir", Interval: time.Hour,
+		Sampler: &viewSequence{views: []*cadvisor.View{view}},
+		FsStats: func(string) (cadvisor.FsStats, error) { return cadvisor.FsStats{Capacity: 1}, nil },
+		Rlimit:  func() cadvisor.Rlimit { return cadvisor.Rlimit{} },
+		PodRoot: "/kubepods",
+		Runtime: &fakeRuntime{identity: runtimeIdentity{
+			sandboxes: []*runtimeapi.PodSandbox{{Id: "s1", State: runtimeapi.PodSandboxState_SANDBOX_READY,
+				Metadata: &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "default", Uid: "feed"}}},
+			containers: []*runtimeapi.Container{{Id: "c1", PodSandboxId: "s1", State: runtimeapi.ContainerState_CONTAINER_RUNNING,
+				Metadata: &runtimeapi.ContainerMetadata{Name: "app"}}},
+		}},
+		Machine: &cadvisor.Machine{NumCores: 2},
+		Logger:  klog.Background(),
+	})
+	p.Tick(context.Background())
+	snap := p.Current()
+	if snap == nil || snap.Legacy == nil {
+		t.Fatalf("snapshot = %+v, want a legacy view", snap)
+	}
+	info, found := snap.Legacy.PodContainerInfo("default", "web", "feed", "app", cadvisorapi.ContainerInfoRequest{NumStats: -1})
+	if !found || info.Name != "/kubepods/podfeed/c1" || info.Id != "c1" || len(info.Stats) != 2 {
+		t.Errorf("pod container = %+v, %v", info, found)
+	}
+	if machine, found := snap.Legacy.MachineInfo(); !found || machine.NumCores != 2 {
+		t.Errorf("machine = %+v, %v", machine, found)
+	}
+}
