@@ -5,7 +5,9 @@
 // Exported surface:
 //   - Provider (New, Run, Tick, Current, Healthy): the housekeeping loop and
 //     the atomic snapshot it publishes.
-//   - Snapshot: what the server answers from.
+//   - Snapshot: what the server answers from: the Summary, its
+//     only_cpu_and_memory variant, and Legacy, the cgroup view and pod index
+//     behind the cAdvisor JSON routes.
 //   - Config, SystemCgroup, CgroupSampler: wiring.
 //
 // Where the kubelet's behaviour is buggy or vague this package does better and

@@ -7,11 +7,23 @@
 //   - SnapshotSource, HealthChecker: what the server needs from the provider,
 //     defined here so that the server depends on two methods, not a package.
 //   - Config: logger and request limits.
-//   - NewReadOnlyHandler: the unauthenticated routes (/stats/summary,
-//     /healthz, the disabled debugging paths) behind an access log, a panic
-//     guard and a request body limit.
+//   - NewReadOnlyHandler: the unauthenticated routes (/stats/summary, the
+//     kubelet v1.20 cAdvisor JSON routes /stats/, /stats/container,
+//     /stats/{pod}/{container}, /stats/{ns}/{pod}/{uid}/{container} and
+//     /spec/, /healthz, the disabled debugging paths) behind an access log, a
+//     panic guard and a request body limit.
 //   - NewHTTPServer: an *http.Server with the kubelet's settings plus
 //     slow-client hardening.
+//   - AuthConfig, NewAuth, Auth: the kubelet's authentication (x509 client
+//     certificates, TokenReview, anonymous) and authorization
+//     (SubjectAccessReview or AlwaysAllow), built with k8s.io/apiserver's
+//     delegating authenticator and authorizer; AuthorizationModeWebhook and
+//     AuthorizationModeAlwaysAllow name the modes.
+//   - TLSConfig, NewSecurePort, SecurePort: the secure port, the same routes
+//     behind the kubelet's auth filter (every route, healthz included) over
+//     TLS whose serving certificate (given or self-signed in a cert dir) and
+//     client CA follow their files.
+//   - NewHealthzPortHandler: the kubelet's separate healthz port (ping only).
 //
 // Requests do no I/O besides writing the response: they read the provider's
 // current immutable snapshot and answer from a JSON encoding shared by every

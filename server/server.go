@@ -68,8 +68,17 @@ func NewReadOnlyHandler(cfg Config, src SnapshotSource, health HealthChecker) ht
 // with one step more: its authn/authz filter is added to the container with
 // Filter, and filteringContainer puts the plain handlers behind it too.
 func newReadOnlyHandler(cfg Config, src SnapshotSource, health HealthChecker, encode summaryEncoder) http.Handler {
+	return newHandler(cfg, src, health, encode, nil)
+}
+
+// newHandler installs the routes on a new container behind filter (if not
+// nil), which thereby covers every route, plain handlers included.
+func newHandler(cfg Config, src SnapshotSource, health HealthChecker, encode summaryEncoder, filter restful.FilterFunction) http.Handler {
 	cfg = cfg.withDefaults()
 	c := newContainer(cfg.Logger)
+	if filter != nil {
+		c.Filter(filter)
+	}
 	installSummary(c, newSummaryHandler(cfg, src, encode))
 	installHealthz(c, health)
 	installDebuggingDisabled(c)

@@ -34,6 +34,9 @@ type Options struct {
 	RuntimeRequestTimeout    time.Duration
 	StatsSource              string
 	PodLogsDir               string
+
+	// Secure holds the secure port's and the healthz port's flags.
+	Secure SecureOptions
 }
 
 // NewOptions returns the defaults.
@@ -41,7 +44,7 @@ func NewOptions() *Options {
 	return &Options{
 		RootDir:              "/var/lib/kubelet",
 		Address:              "0.0.0.0",
-		ReadOnlyPort:         10255,
+		ReadOnlyPort:         0, // off, as in the kubelet's configuration file: it has no auth
 		CgroupRoot:           "/",
 		HousekeepingInterval: 10 * time.Second,
 		StatsRetention:       2 * time.Minute,
@@ -52,6 +55,8 @@ func NewOptions() *Options {
 		RuntimeRequestTimeout: 2 * time.Minute,
 		StatsSource:           provider.StatsSourceCollector,
 		PodLogsDir:            "/var/log/pods",
+
+		Secure: NewSecureOptions(),
 	}
 }
 
@@ -91,6 +96,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Where pod and container cpu, memory, swap and io come from: \"collector\" (our cgroup collector, CRI for identity and filesystems; the kubelet's default) or \"cri\" (everything from ListPodSandboxStats, the kubelet's PodAndContainerStatsFromCRI; falls back to collector when the runtime lacks it).")
 	fs.StringVar(&o.PodLogsDir, "pod-logs-dir", o.PodLogsDir,
 		"The kubelet's pod log directory (<dir>/<namespace>_<pod>_<uid>/<container>/), measured for container logs and ephemeral storage.")
+	o.Secure.AddFlags(fs)
 }
 
 // Validate checks flag values and fills derived defaults.
@@ -127,6 +133,9 @@ func (o *Options) Validate() error {
 	if o.StatsRetention < o.HousekeepingInterval {
 		return fmt.Errorf("--stats-retention %s: must be at least --housekeeping-interval (%s) so that rates have two samples",
 			o.StatsRetention, o.HousekeepingInterval)
+	}
+	if err := o.Secure.Validate(); err != nil {
+		return err
 	}
 	return nil
 }

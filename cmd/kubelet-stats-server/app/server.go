@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -116,33 +114,11 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if opts.ReadOnlyPort > 0 {
 		readOnly := server.NewHTTPServer(net.JoinHostPort(opts.Address, strconv.Itoa(opts.ReadOnlyPort)), server.NewReadOnlyHandler(serverConfig, stats, stats))
-		ports = append(ports, func(ctx context.Context) error { return serve(ctx, logger, readOnly, opts.ShutdownGracePeriod) })
+		ports = append(ports, func(ctx context.Context) error {
+			return servePort(ctx, logger, "read-only", readOnly, opts.ShutdownGracePeriod)
+		})
 	}
 	return runPorts(ctx, logger, ports)
-}
-
-// serve listens before logging the URL so that the log line is only printed
-// once curl can connect, and shuts down gracefully when ctx ends.
-func serve(ctx context.Context, logger klog.Logger, srv *http.Server, grace time.Duration) error {
-	listener, err := net.Listen("tcp", srv.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
-	}
-	logger.Info("Serving read-only stats", "url", "http://"+listener.Addr().String()+"/stats/summary")
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(listener) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve on %s: %w", srv.Addr, err)
-	case <-ctx.Done():
-	}
-	logger.Info("Shutting down", "gracePeriod", grace)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shut down server on %s: %w", srv.Addr, err)
-	}
-	return nil
 }
 
 // resolveSystemCgroups maps the kubelet's cgroup flags to system containers,

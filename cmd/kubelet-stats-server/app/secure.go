@@ -1,0 +1,276 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	authenticationclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
+	authorizationclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"kubelet-stats-server/server"
+)
+
+// The kubelet's client settings for its API server (--kube-api-qps,
+// --kube-api-burst defaults), so that a burst of new tokens is not
+// throttled by client-go's default of 5 QPS.
+const (
+	apiServerQPS   = 50
+	apiServerBurst = 100
+	// apiServerTimeout bounds one TokenReview or SubjectAccessReview, so that
+	// a hung API server costs a request seconds, not the 4 h write timeout.
+	apiServerTimeout = 10 * time.Second
+)
+
+// healthzRetryInterval is how often a healthz port that failed to listen is
+// tried again. Like the kubelet, a busy healthz port is logged, not fatal.
+const healthzRetryInterval = 5 * time.Second
+
+// portServer serves one port until ctx ends (nil) or it fails.
+type portServer func(ctx context.Context) error
+
+// securePorts builds the secure port and the healthz port, those of them
+// that are on.
+func securePorts(logger klog.Logger, opts *Options, cfg server.Config, src statsSource) ([]portServer, error) {
+	var ports []portServer
+	grace := opts.ShutdownGracePeriod
+	if sec := opts.Secure; sec.Port > 0 {
+		port, err := newSecurePort(logger, opts, cfg, src)
+		if err != nil {
+			return nil, err
+		}
+		srv := port.HTTPServer(net.JoinHostPort(opts.Address, strconv.Itoa(sec.Port)))
+		ports = append(ports, func(ctx context.Context) error {
+			port.Run(ctx)
+			return servePort(ctx, logger, "secure", srv, grace)
+		})
+	}
+	if sec := opts.Secure; sec.HealthzPort > 0 {
+		srv := server.NewHTTPServer(net.JoinHostPort(sec.HealthzBindAddress, strconv.Itoa(sec.HealthzPort)), server.NewHealthzPortHandler())
+		ports = append(ports, func(ctx context.Context) error {
+			wait.UntilWithContext(ctx, func(ctx context.Context) {
+				if err := servePort(ctx, logger, "healthz", srv, grace); err != nil {
+					logger.Error(err, "Failed to serve the healthz port; trying again", "retryIn", healthzRetryInterval)
+				}
+			}, healthzRetryInterval)
+			return nil
+		})
+	}
+	return ports, nil
+}
+
+// statsSource is what the routes read: the provider.
+type statsSource interface {
+	server.SnapshotSource
+	server.HealthChecker
+}
+
+// newSecurePort builds the secure port's authentication, authorization and
+// TLS from the flags.
+func newSecurePort(logger klog.Logger, opts *Options, cfg server.Config, src statsSource) (*server.SecurePort, error) {
+	sec := opts.Secure
+	authCfg := server.AuthConfig{
+		NodeName:             opts.NodeName,
+		ClientCAFile:         sec.ClientCAFile,
+		TokenCacheTTL:        sec.TokenWebhookTTL,
+		Anonymous:            sec.AnonymousAuth,
+		AuthorizationMode:    sec.AuthorizationMode,
+		AuthorizedCacheTTL:   sec.AuthorizedTTL,
+		UnauthorizedCacheTTL: sec.UnauthorizedTTL,
+	}
+	if sec.Kubeconfig != "" {
+		tokenReviews, accessReviews, err := apiServerClients(sec.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		if sec.TokenWebhook {
+			authCfg.TokenReviewClient = tokenReviews
+		}
+		if sec.AuthorizationMode == server.AuthorizationModeWebhook {
+			authCfg.SubjectAccessReviewClient = accessReviews
+		}
+	}
+	auth, err := server.NewAuth(authCfg)
+	if err != nil {
+		return nil, fmt.Errorf("secure port authentication and authorization: %w", err)
+	}
+	logAuthSetup(logger, opts)
+
+	port, err := server.NewSecurePort(cfg, server.TLSConfig{
+		CertFile:        sec.TLSCertFile,
+		KeyFile:         sec.TLSPrivateKeyFile,
+		CertDir:         sec.CertDir,
+		SelfSignedHosts: selfSignedHosts(opts.NodeName, hostname(), opts.Address, interfaceIPs(logger)),
+		MinVersion:      sec.TLSMinVersion,
+		CipherSuites:    sec.TLSCipherSuites,
+	}, auth, src, src)
+	if err != nil {
+		return nil, fmt.Errorf("secure port: %w", err)
+	}
+	return port, nil
+}
+
+// logAuthSetup says who can get in, most of all when nobody can.
+func logAuthSetup(logger klog.Logger, opts *Options) {
+	sec := opts.Secure
+	logger.Info("Secure port authentication and authorization",
+		"clientCAFile", sec.ClientCAFile, "tokenWebhook", sec.TokenWebhook, "anonymous", sec.AnonymousAuth,
+		"authorizationMode", sec.AuthorizationMode, "kubeconfig", sec.Kubeconfig)
+	if sec.Standalone {
+		logger.Info("No --kubeconfig: the secure port runs without an API server (no token authentication, AlwaysAllow authorization)")
+	}
+	if sec.ClientCAFile == "" && !sec.TokenWebhook && !sec.AnonymousAuth {
+		logger.Info("Warning: the secure port authenticates nobody and answers every request 401; give --client-ca-file, --kubeconfig, or --anonymous-auth")
+	}
+}
+
+// apiServerClients are the TokenReview and SubjectAccessReview clients of
+// the API server named by a kubeconfig file.
+func apiServerClients(kubeconfig string) (authenticationclient.AuthenticationV1Interface, authorizationclient.AuthorizationV1Interface, error) {
+	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+	}
+	config = rest.CopyConfig(config)
+	config.QPS, config.Burst = apiServerQPS, apiServerBurst
+	if config.Timeout == 0 {
+		config.Timeout = apiServerTimeout
+	}
+	config.UserAgent = rest.DefaultKubernetesUserAgent()
+	// The webhooks post JSON whatever the client prefers; say so for every
+	// call, so that the wire format is one thing.
+	config.ContentType = "application/json"
+	httpClient, err := rest.HTTPClientFor(config)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+	}
+	tokenReviews, err := authenticationclient.NewForConfigAndClient(config, httpClient)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--kubeconfig %s: TokenReview client: %w", kubeconfig, err)
+	}
+	accessReviews, err := authorizationclient.NewForConfigAndClient(config, httpClient)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--kubeconfig %s: SubjectAccessReview client: %w", kubeconfig, err)
+	}
+	return tokenReviews, accessReviews, nil
+}
+
+// selfSignedHosts are the names and addresses a generated serving
+// certificate is valid for: the node name first (the kubelet uses its
+// hostname alone), then the hostname, and the address served on, or every
+// address of the machine when that is a wildcard.
+func selfSignedHosts(nodeName, hostname, address string, machineIPs []net.IP) []string {
+	hosts := []string{nodeName}
+	add := func(h string) {
+		for _, seen := range hosts {
+			if seen == h {
+				return
+			}
+		}
+		hosts = append(hosts, h)
+	}
+	if hostname != "" {
+		add(hostname)
+	}
+	add("localhost")
+	if ip := net.ParseIP(address); ip != nil && !ip.IsUnspecified() {
+		add(ip.String())
+		return hosts
+	}
+	for _, ip := range machineIPs {
+		if ip.IsGlobalUnicast() || ip.IsLoopback() {
+			add(ip.String())
+		}
+	}
+	return hosts
+}
+
+func hostname() string {
+	name, _ := os.Hostname()
+	return name
+}
+
+// interfaceIPs are the machine's addresses; none when they cannot be read,
+// which only narrows the self-signed certificate.
+func interfaceIPs(logger klog.Logger) []net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		logger.Error(err, "Cannot list the machine's addresses for the self-signed certificate")
+		return nil
+	}
+	var ips []net.IP
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			ips = append(ips, n.IP)
+		}
+	}
+	return ips
+}
+
+// runPorts serves every port until ctx ends or one fails, then stops them
+// all and returns the first failure.
+func runPorts(ctx context.Context, logger klog.Logger, ports []portServer) error {
+	if len(ports) == 0 {
+		logger.Info("No port to serve on (--read-only-port, --port and --healthz-port are 0); collecting only")
+		<-ctx.Done()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(ports))
+	for _, serve := range ports {
+		go func() { errs <- serve(ctx) }()
+	}
+	var first error
+	for range ports {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// servePort listens before logging the URL, so that the line is only
+// printed once a client can connect, serves TLS when srv has a TLS
+// configuration, and shuts down gracefully when ctx ends.
+func servePort(ctx context.Context, logger klog.Logger, name string, srv *http.Server, grace time.Duration) error {
+	listener, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (%s port): %w", srv.Addr, name, err)
+	}
+	scheme := "http"
+	if srv.TLSConfig != nil {
+		scheme = "https"
+	}
+	logger.Info("Serving", "port", name, "url", scheme+"://"+listener.Addr().String()+"/stats/summary")
+	served := make(chan error, 1)
+	go func() {
+		if srv.TLSConfig != nil {
+			served <- srv.ServeTLS(listener, "", "")
+		} else {
+			served <- srv.Serve(listener)
+		}
+	}()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve on %s (%s port): %w", srv.Addr, name, err)
+	case <-ctx.Done():
+	}
+	logger.Info("Shutting down", "port", name, "gracePeriod", grace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shut down the %s port on %s: %w", name, srv.Addr, err)
+	}
+	return nil
+}
