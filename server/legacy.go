@@ -8,12 +8,10 @@ import (
 	"io"
 	"net/http"
 	"path"
-	"strconv"
 	"time"
 
 	restful "github.com/emicklei/go-restful/v3"
 	cadvisorapi "github.com/google/cadvisor/info/v1"
-	"k8s.io/klog/v2"
 
 	"kubelet-stats-server/provider"
 )
@@ -65,7 +63,7 @@ func parseStatsRequest(body []byte) (statsRequest, error) {
 
 // legacyHandler answers the legacy routes from the current snapshot.
 type legacyHandler struct {
-	logger     klog.Logger
+	responder
 	source     SnapshotSource
 	retryAfter string
 }
@@ -76,7 +74,7 @@ type legacyHandler struct {
 // v1.20 kubelet with --enable-cadvisor-json-endpoints did. It shares the
 // summary handler's source and settings.
 func installLegacy(c filteringContainer, stats *restful.WebService, summary *summaryHandler) {
-	h := &legacyHandler{logger: summary.logger, source: summary.source, retryAfter: summary.retryAfter}
+	h := &legacyHandler{responder: summary.responder, source: summary.source, retryAfter: summary.retryAfter}
 	routes := []struct {
 		path    string
 		handler restful.RouteFunction
@@ -112,7 +110,7 @@ func (h *legacyHandler) handleRoot(req *restful.Request, resp *restful.Response)
 		h.notFound(req, resp)
 		return
 	}
-	h.writeJSON(req, resp, info)
+	h.encodeJSON(req, resp, info)
 }
 
 // handleContainer answers /stats/container: a map of cgroup name to
@@ -201,7 +199,7 @@ func (h *legacyHandler) handlePodContainer(req *restful.Request, resp *restful.R
 		h.notFound(req, resp)
 		return
 	}
-	h.writeJSON(req, resp, info)
+	h.encodeJSON(req, resp, info)
 }
 
 // handleSpec answers /spec/: the machine. Like the kubelet's getSpec it
@@ -216,7 +214,7 @@ func (h *legacyHandler) handleSpec(req *restful.Request, resp *restful.Response)
 		h.internalError(req, resp, errors.New("machine info unavailable"))
 		return
 	}
-	h.writeJSON(req, resp, machine)
+	h.encodeJSON(req, resp, machine)
 }
 
 // readRequest reads and decodes the body. It answers 413 past the body
@@ -257,38 +255,19 @@ func (h *legacyHandler) legacyView(req *restful.Request, resp *restful.Response)
 	return snap.Legacy, true
 }
 
-// writeJSON encodes compactly, where the kubelet's WriteAsJson indented:
+// encodeJSON encodes compactly, where the kubelet's WriteAsJson indented:
 // indenting costs four times the encoding and doubles the bytes of these
 // sample-heavy bodies, and no JSON client sees the difference.
-func (h *legacyHandler) writeJSON(req *restful.Request, resp *restful.Response, v any) {
+func (h *legacyHandler) encodeJSON(req *restful.Request, resp *restful.Response, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		h.internalError(req, resp, fmt.Errorf("encode response: %w", err))
 		return
 	}
-	header := resp.Header()
-	header.Set("Content-Type", restful.MIME_JSON)
-	header.Set("Content-Length", strconv.Itoa(len(body)))
-	resp.WriteHeader(http.StatusOK)
-	if _, err := resp.Write(body); err != nil {
-		h.logger.Error(err, "Error writing response", "request", req.Request.URL.Path)
-	}
+	h.writeJSON(req, resp, body)
 }
 
 func (h *legacyHandler) notFound(req *restful.Request, resp *restful.Response) {
 	h.logger.V(4).Info("Container not found", "request", req.Request.URL.Path, "params", req.PathParameters())
 	h.writeError(req, resp, http.StatusNotFound, notFoundMessage)
-}
-
-func (h *legacyHandler) internalError(req *restful.Request, resp *restful.Response, err error) {
-	h.logger.Error(err, "HTTP InternalServerError serving", "request", req.Request.URL.Path)
-	h.writeError(req, resp, http.StatusInternalServerError, "Internal Error: "+err.Error())
-}
-
-// writeError writes a plain-text body without a Content-Type, like the
-// kubelet's WriteErrorString.
-func (h *legacyHandler) writeError(req *restful.Request, resp *restful.Response, status int, msg string) {
-	if err := resp.WriteErrorString(status, msg); err != nil {
-		h.logger.Error(err, "Error writing response", "request", req.Request.URL.Path)
-	}
 }

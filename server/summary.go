@@ -9,7 +9,6 @@ import (
 	"time"
 
 	restful "github.com/emicklei/go-restful/v3"
-	"k8s.io/klog/v2"
 )
 
 // statsPath is the kubelet's stats web service root; /summary is its only
@@ -23,7 +22,7 @@ const notReadyMessage = "stats not ready: first housekeeping has not completed"
 
 // summaryHandler answers /stats/summary from the current snapshot.
 type summaryHandler struct {
-	logger     klog.Logger
+	responder
 	source     SnapshotSource
 	bodies     *summaryBodies
 	retryAfter string
@@ -31,7 +30,7 @@ type summaryHandler struct {
 
 func newSummaryHandler(cfg Config, src SnapshotSource, encode summaryEncoder) *summaryHandler {
 	return &summaryHandler{
-		logger:     cfg.Logger,
+		responder:  responder{logger: cfg.Logger},
 		source:     src,
 		bodies:     newSummaryBodies(encode),
 		retryAfter: retryAfterSeconds(cfg.RetryAfter),
@@ -56,31 +55,25 @@ func (h *summaryHandler) handleSummary(req *restful.Request, resp *restful.Respo
 	if err := req.Request.ParseForm(); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			h.writeError(resp, http.StatusRequestEntityTooLarge,
+			h.writeError(req, resp, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("request body too large: the limit is %d bytes", tooLarge.Limit))
 			return
 		}
-		h.internalError(resp, fmt.Errorf("parse form failed: %w", err))
+		h.internalError(req, resp, fmt.Errorf("parse form failed: %w", err))
 		return
 	}
 	snap := h.source.Current()
 	if snap == nil {
 		resp.Header().Set("Retry-After", h.retryAfter)
-		h.writeError(resp, http.StatusServiceUnavailable, notReadyMessage)
+		h.writeError(req, resp, http.StatusServiceUnavailable, notReadyMessage)
 		return
 	}
 	body, err := h.bodies.body(snap, onlyCPUAndMemory(req.Request.Form))
 	if err != nil {
-		h.internalError(resp, fmt.Errorf("snapshot %d: %w", snap.Generation, err))
+		h.internalError(req, resp, fmt.Errorf("snapshot %d: %w", snap.Generation, err))
 		return
 	}
-	header := resp.Header()
-	header.Set("Content-Type", restful.MIME_JSON)
-	header.Set("Content-Length", strconv.Itoa(len(body)))
-	resp.WriteHeader(http.StatusOK)
-	if _, err := resp.Write(body); err != nil {
-		h.logger.Error(err, "Error writing response", "request", req.Request.URL.Path)
-	}
+	h.writeJSON(req, resp, body)
 }
 
 // onlyCPUAndMemory reports whether the form asks for the CPU-and-memory
@@ -89,21 +82,6 @@ func (h *summaryHandler) handleSummary(req *restful.Request, resp *restful.Respo
 func onlyCPUAndMemory(form url.Values) bool {
 	values, found := form["only_cpu_and_memory"]
 	return found && len(values) == 1 && values[0] == "true"
-}
-
-// internalError answers 500 with the kubelet's "Internal Error: <err>" body.
-func (h *summaryHandler) internalError(resp *restful.Response, err error) {
-	h.logger.Error(err, "HTTP InternalServerError serving", "request", "/stats/summary")
-	h.writeError(resp, http.StatusInternalServerError, "Internal Error: "+err.Error())
-}
-
-// writeError writes a plain-text body without setting Content-Type, as the
-// kubelet's WriteErrorString does, so net/http sniffs text/plain and the
-// headers come out in the kubelet's order.
-func (h *summaryHandler) writeError(resp *restful.Response, status int, msg string) {
-	if err := resp.WriteErrorString(status, msg); err != nil {
-		h.logger.Error(err, "Error writing response", "request", "/stats/summary")
-	}
 }
 
 // retryAfterSeconds renders d as a Retry-After value: whole seconds, at

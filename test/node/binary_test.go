@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
@@ -15,15 +14,7 @@ import (
 var serverBinary string
 
 func TestMain(m *testing.M) {
-	binary, cleanup, err := serverproc.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	serverBinary = binary
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	os.Exit(serverproc.RunTests(m, &serverBinary))
 }
 
 func TestGracefulShutdownOnSIGTERM(t *testing.T) {

@@ -1,7 +1,6 @@
 package secure
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -12,13 +11,5 @@ import (
 var serverBinary string
 
 func TestMain(m *testing.M) {
-	binary, cleanup, err := serverproc.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	serverBinary = binary
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	os.Exit(serverproc.RunTests(m, &serverBinary))
 }

@@ -35,6 +35,20 @@ func Build() (binary string, cleanup func(), err error) {
 	return binary, func() { os.RemoveAll(dir) }, nil
 }
 
+// RunTests is the body of a TestMain: it builds the server once, stores
+// its path in *binary, runs the tests, removes the build and returns the
+// exit code.
+func RunTests(m *testing.M, binary *string) int {
+	built, cleanup, err := Build()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	*binary = built
+	return m.Run()
+}
+
 // lockedBuffer collects the server's log from its own goroutine while the
 // test reads it.
 type lockedBuffer struct {

@@ -27,11 +27,11 @@ const (
 // twoPods runs e2e/busy (a working container with limits next to an idle
 // one, on the pod network) and default/web, for the route without a
 // namespace.
-func twoPods(t *testing.T, c *cluster) (busy, web *framework.Pod) {
+func twoPods(t *testing.T, c *framework.Cluster) (busy, web *framework.Pod) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	busy, err = c.runtime.RunPod(ctx, framework.PodSpec{
+	busy, err = c.Runtime.RunPod(ctx, framework.PodSpec{
 		Name: "busy", Namespace: namespace,
 		Containers: []framework.ContainerSpec{
 			{Name: "work", Image: framework.WorkImage, Args: []string{"-cpu", "0.2", "-mem", "20", "-net"},
@@ -42,7 +42,7 @@ func twoPods(t *testing.T, c *cluster) (busy, web *framework.Pod) {
 	if err != nil {
 		t.Fatalf("run busy pod: %v", err)
 	}
-	web, err = c.runtime.RunPod(ctx, framework.PodSpec{
+	web, err = c.Runtime.RunPod(ctx, framework.PodSpec{
 		Name: "web", Namespace: "default",
 		Containers: []framework.ContainerSpec{{Name: "app", Image: framework.PauseImage}},
 	})
@@ -88,9 +88,9 @@ func oldestFirst(times []time.Time) bool {
 }
 
 func TestLegacyEndpoints(t *testing.T) {
-	c := startCluster(t)
+	c := framework.StartCluster(t, "kss-e2e-legacy")
 	busy, web := twoPods(t, c)
-	srv := serverproc.Start(t, serverBinary, c.serverArgs()...)
+	srv := serverproc.Start(t, serverBinary, c.ServerArgs()...)
 	work := busy.Container("work")
 	workPath := podContainerPath(busy, "work")
 	// serverproc keeps 10 s of samples at a 1 s interval.

@@ -4,9 +4,7 @@
 package pods
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -22,64 +20,7 @@ import (
 var serverBinary string
 
 func TestMain(m *testing.M) {
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "skipping: the end-to-end tests need root")
-		os.Exit(0)
-	}
-	ctx := context.Background()
-	if err := framework.EnsureInstalled(ctx, func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }); err != nil {
-		fmt.Fprintln(os.Stderr, "install containerd:", err)
-		os.Exit(1)
-	}
-	binary, cleanup, err := serverproc.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	serverBinary = binary
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
-
-// cluster is one containerd plus a cgroup root of our own, so that pods of
-// this test never mix with anything else on the machine.
-type cluster struct {
-	runtime    *framework.Runtime
-	cgroupRoot string
-}
-
-func startCluster(t *testing.T) *cluster {
-	t.Helper()
-	cgroupRoot := fmt.Sprintf("/kss-e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
-	rt, err := framework.StartContainerd(context.Background(), framework.Options{
-		Logf:         t.Logf,
-		CgroupParent: cgroupRoot + "/kubepods/burstable",
-		PodLogDir:    t.TempDir(),
-	})
-	if err != nil {
-		t.Fatalf("start containerd: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := rt.Stop(); err != nil {
-			t.Errorf("stop containerd: %v", err)
-		}
-	})
-	if err := rt.ImportTestImages(context.Background()); err != nil {
-		t.Fatalf("import test images: %v", err)
-	}
-	return &cluster{runtime: rt, cgroupRoot: cgroupRoot}
-}
-
-// serverArgs point the binary at this cluster.
-func (c *cluster) serverArgs(extra ...string) []string {
-	return append([]string{
-		"--container-runtime-endpoint=" + c.runtime.Endpoint(),
-		"--cgroup-root=" + c.cgroupRoot,
-		"--cgroup-driver=cgroupfs",
-		"--pod-logs-dir=" + c.runtime.PodLogDir(),
-		"--root-dir=" + c.runtime.RootDir(),
-	}, extra...)
+	os.Exit(framework.Main(func() int { return serverproc.RunTests(m, &serverBinary) }))
 }
 
 func getSummary(t *testing.T, srv *serverproc.Server, query string) *statsapi.Summary {

@@ -21,11 +21,11 @@ const (
 	busyLimitBytes = 100 << 20
 )
 
-func threePods(t *testing.T, c *cluster) (busy, idle, hostNet *framework.Pod) {
+func threePods(t *testing.T, c *framework.Cluster) (busy, idle, hostNet *framework.Pod) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	busy, err = c.runtime.RunPod(ctx, framework.PodSpec{
+	busy, err = c.Runtime.RunPod(ctx, framework.PodSpec{
 		Name: "busy", Namespace: namespace, EmptyDirs: []string{"scratch"},
 		Containers: []framework.ContainerSpec{{
 			Name: "work", Image: framework.WorkImage, MemoryLimitBytes: busyLimitBytes,
@@ -36,7 +36,7 @@ func threePods(t *testing.T, c *cluster) (busy, idle, hostNet *framework.Pod) {
 	if err != nil {
 		t.Fatalf("run busy pod: %v", err)
 	}
-	idle, err = c.runtime.RunPod(ctx, framework.PodSpec{
+	idle, err = c.Runtime.RunPod(ctx, framework.PodSpec{
 		Name: "idle", Namespace: namespace,
 		Containers: []framework.ContainerSpec{
 			{Name: "main", Image: framework.PauseImage},
@@ -46,7 +46,7 @@ func threePods(t *testing.T, c *cluster) (busy, idle, hostNet *framework.Pod) {
 	if err != nil {
 		t.Fatalf("run idle pod: %v", err)
 	}
-	hostNet, err = c.runtime.RunPod(ctx, framework.PodSpec{
+	hostNet, err = c.Runtime.RunPod(ctx, framework.PodSpec{
 		Name: "hostnet", Namespace: namespace, HostNetwork: true,
 		Containers: []framework.ContainerSpec{{Name: "main", Image: framework.PauseImage}},
 	})
@@ -66,9 +66,9 @@ func allReady(s *statsapi.Summary) bool {
 }
 
 func TestPodsFromContainerd(t *testing.T) {
-	c := startCluster(t)
+	c := framework.StartCluster(t, "kss-e2e")
 	busy, idle, hostNet := threePods(t, c)
-	srv := serverproc.Start(t, serverBinary, c.serverArgs()...)
+	srv := serverproc.Start(t, serverBinary, c.ServerArgs()...)
 	summary := waitForSummary(t, srv, "", allReady)
 
 	t.Run("pod set and identity", func(t *testing.T) {
@@ -221,7 +221,7 @@ func TestPodsFromContainerd(t *testing.T) {
 	})
 
 	t.Run("stats-source=cri gives the same pods", func(t *testing.T) {
-		criServer := serverproc.Start(t, serverBinary, c.serverArgs("--stats-source=cri")...)
+		criServer := serverproc.Start(t, serverBinary, c.ServerArgs("--stats-source=cri")...)
 		fromCRI := waitForSummary(t, criServer, "", allReady)
 		ours := getSummary(t, srv, "")
 		for _, pod := range ours.Pods {
@@ -246,7 +246,7 @@ func TestPodsFromContainerd(t *testing.T) {
 
 	t.Run("restarted container appears once", func(t *testing.T) {
 		beforeRestart := time.Now().Truncate(time.Second)
-		if err := c.runtime.RestartContainer(context.Background(), idle, "sidecar"); err != nil {
+		if err := c.Runtime.RestartContainer(context.Background(), idle, "sidecar"); err != nil {
 			t.Fatal(err)
 		}
 		waitTicks(t, srv, 2)
@@ -260,7 +260,7 @@ func TestPodsFromContainerd(t *testing.T) {
 	})
 
 	t.Run("removed pod is gone within two ticks", func(t *testing.T) {
-		if err := c.runtime.RemovePod(context.Background(), hostNet); err != nil {
+		if err := c.Runtime.RemovePod(context.Background(), hostNet); err != nil {
 			t.Fatal(err)
 		}
 		waitTicks(t, srv, 2)
@@ -270,7 +270,7 @@ func TestPodsFromContainerd(t *testing.T) {
 	})
 
 	t.Run("runtime down keeps serving, runtime back shows new pods", func(t *testing.T) {
-		if err := c.runtime.Kill(); err != nil {
+		if err := c.Runtime.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		waitTicks(t, srv, 2)
@@ -282,10 +282,10 @@ func TestPodsFromContainerd(t *testing.T) {
 		if errors := metricValue(string(metrics), "kubelet_stats_server_runtime_errors_total"); errors < 1 {
 			t.Errorf("kubelet_stats_server_runtime_errors_total = %v with containerd down, want >= 1", errors)
 		}
-		if err := c.runtime.Restart(context.Background()); err != nil {
+		if err := c.Runtime.Restart(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.runtime.RunPod(context.Background(), framework.PodSpec{
+		if _, err := c.Runtime.RunPod(context.Background(), framework.PodSpec{
 			Name: "after-restart", Namespace: namespace,
 			Containers: []framework.ContainerSpec{{Name: "main", Image: framework.PauseImage}},
 		}); err != nil {

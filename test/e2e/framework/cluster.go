@@ -1,0 +1,67 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// Main is the TestMain body of an end-to-end package: without root every
+// test is skipped (exit 0); otherwise containerd is installed when missing
+// and run (typically serverproc.RunTests) gives the exit code.
+func Main(run func() int) int {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "skipping: the end-to-end tests need root")
+		return 0
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	if err := EnsureInstalled(context.Background(), logf); err != nil {
+		fmt.Fprintln(os.Stderr, "install containerd:", err)
+		return 1
+	}
+	return run()
+}
+
+// Cluster is one containerd with its test images plus a cgroup root of its
+// own, so that a test's pods never mix with anything else on the machine.
+type Cluster struct {
+	Runtime    *Runtime
+	CgroupRoot string
+}
+
+// StartCluster starts containerd for t, with pods under
+// /<name>-<pid>-<n>/kubepods/burstable, and stops it at t's cleanup.
+func StartCluster(t testing.TB, name string) *Cluster {
+	t.Helper()
+	cgroupRoot := fmt.Sprintf("/%s-%d-%d", name, os.Getpid(), time.Now().UnixNano()%100000)
+	rt, err := StartContainerd(context.Background(), Options{
+		Logf:         t.Logf,
+		CgroupParent: cgroupRoot + "/kubepods/burstable",
+		PodLogDir:    t.TempDir(),
+	})
+	if err != nil {
+		t.Fatalf("start containerd: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := rt.Stop(); err != nil {
+			t.Errorf("stop containerd: %v", err)
+		}
+	})
+	if err := rt.ImportTestImages(context.Background()); err != nil {
+		t.Fatalf("import test images: %v", err)
+	}
+	return &Cluster{Runtime: rt, CgroupRoot: cgroupRoot}
+}
+
+// ServerArgs point the stats server at this cluster, followed by extra.
+func (c *Cluster) ServerArgs(extra ...string) []string {
+	return append([]string{
+		"--container-runtime-endpoint=" + c.Runtime.Endpoint(),
+		"--cgroup-root=" + c.CgroupRoot,
+		"--cgroup-driver=cgroupfs",
+		"--pod-logs-dir=" + c.Runtime.PodLogDir(),
+		"--root-dir=" + c.Runtime.RootDir(),
+	}, extra...)
+}
