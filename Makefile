@@ -14,10 +14,13 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) $(PKG)
 
-# Serves http://127.0.0.1:10255/stats/summary from this machine's real cgroups.
+# Serves http://127.0.0.1:10255/stats/summary from this machine's real cgroups
+# (and the secure port on 127.0.0.1:10250). The self-signed certificate goes
+# to bin/pki: creating /var/lib/kubelet would change the node's fs stats,
+# which fall back to / while that directory is missing.
 run: build
 	@echo "kubelet-stats-server: try  curl -s http://127.0.0.1:10255/stats/summary"
-	./$(BIN) --address=127.0.0.1 --read-only-port=10255
+	./$(BIN) --address=127.0.0.1 --read-only-port=10255 --cert-dir=bin/pki $(ARGS)
 
 # What CI runs. Installs what the end-to-end tests need on a fresh machine first.
 test: deps lint unit e2e

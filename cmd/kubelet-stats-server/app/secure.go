@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -51,14 +52,14 @@ func securePorts(logger klog.Logger, opts *Options, cfg server.Config, src stats
 		srv := port.HTTPServer(net.JoinHostPort(opts.Address, strconv.Itoa(sec.Port)))
 		ports = append(ports, func(ctx context.Context) error {
 			port.Run(ctx)
-			return servePort(ctx, logger, "secure", srv, grace)
+			return servePort(ctx, logger, "secure", "/stats/summary", srv, grace)
 		})
 	}
 	if sec := opts.Secure; sec.HealthzPort > 0 {
 		srv := server.NewHTTPServer(net.JoinHostPort(sec.HealthzBindAddress, strconv.Itoa(sec.HealthzPort)), server.NewHealthzPortHandler())
 		ports = append(ports, func(ctx context.Context) error {
 			wait.UntilWithContext(ctx, func(ctx context.Context) {
-				if err := servePort(ctx, logger, "healthz", srv, grace); err != nil {
+				if err := servePort(ctx, logger, "healthz", "/healthz", srv, grace); err != nil {
 					logger.Error(err, "Failed to serve the healthz port; trying again", "retryIn", healthzRetryInterval)
 				}
 			}, healthzRetryInterval)
@@ -240,19 +241,23 @@ func runPorts(ctx context.Context, logger klog.Logger, ports []portServer) error
 	return first
 }
 
-// servePort listens before logging the URL, so that the line is only
-// printed once a client can connect, serves TLS when srv has a TLS
+// servePort listens before logging the URL of path, so that the line is
+// only printed once a client can connect, serves TLS when srv has a TLS
 // configuration, and shuts down gracefully when ctx ends.
-func servePort(ctx context.Context, logger klog.Logger, name string, srv *http.Server, grace time.Duration) error {
+func servePort(ctx context.Context, logger klog.Logger, name, path string, srv *http.Server, grace time.Duration) error {
 	listener, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// The usual cause: a kubelet on this node holds the kubelet's ports.
+			return fmt.Errorf("listen on %s (%s port): %w; is a kubelet or another instance serving it? Choose another port, or 0 to disable it", srv.Addr, name, err)
+		}
 		return fmt.Errorf("listen on %s (%s port): %w", srv.Addr, name, err)
 	}
 	scheme := "http"
 	if srv.TLSConfig != nil {
 		scheme = "https"
 	}
-	logger.Info("Serving", "port", name, "url", scheme+"://"+listener.Addr().String()+"/stats/summary")
+	logger.Info("Serving", "port", name, "url", scheme+"://"+listener.Addr().String()+path)
 	served := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {

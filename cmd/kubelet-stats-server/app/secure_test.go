@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -91,4 +94,17 @@ func TestRunPorts(t *testing.T) {
 			t.Errorf("runPorts(no ports) = %v", err)
 		}
 	})
+}
+
+func TestServePortNamesABusyPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	srv := &http.Server{Addr: taken.Addr().String()}
+	err = servePort(context.Background(), klog.Background(), "secure", "/stats/summary", srv, time.Second)
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "secure port") || !strings.Contains(err.Error(), "kubelet") {
+		t.Errorf("servePort on a busy port = %v, want EADDRINUSE naming the port and the likely kubelet", err)
+	}
 }

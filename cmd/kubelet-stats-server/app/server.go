@@ -115,7 +115,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.ReadOnlyPort > 0 {
 		readOnly := server.NewHTTPServer(net.JoinHostPort(opts.Address, strconv.Itoa(opts.ReadOnlyPort)), server.NewReadOnlyHandler(serverConfig, stats, stats))
 		ports = append(ports, func(ctx context.Context) error {
-			return servePort(ctx, logger, "read-only", readOnly, opts.ShutdownGracePeriod)
+			return servePort(ctx, logger, "read-only", "/stats/summary", readOnly, opts.ShutdownGracePeriod)
 		})
 	}
 	return runPorts(ctx, logger, ports)
