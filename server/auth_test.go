@@ -314,6 +314,7 @@ func TestSubjectAccessReviewAttributes(t *testing.T) {
 		"/stats/":               {"stats"},
 		"/stats/container":      {"stats"},
 		"/spec/":                {"spec", "proxy"},
+		"/metrics/resource":     {"metrics"},
 		"/healthz":              {"healthz", "proxy"},
 		"/healthz/ping":         {"healthz", "proxy"},
 		"/healthz/housekeeping": {"healthz", "proxy"},

@@ -10,8 +10,8 @@
 //   - NewReadOnlyHandler: the unauthenticated routes (/stats/summary, the
 //     kubelet v1.20 cAdvisor JSON routes /stats/, /stats/container,
 //     /stats/{pod}/{container}, /stats/{ns}/{pod}/{uid}/{container} and
-//     /spec/, /healthz, the disabled debugging paths) behind an access log, a
-//     panic guard and a request body limit.
+//     /spec/, /metrics/resource, /healthz, the disabled debugging paths)
+//     behind an access log, a panic guard and a request body limit.
 //   - NewHTTPServer: an *http.Server with the kubelet's settings plus
 //     slow-client hardening.
 //   - AuthConfig, NewAuth, Auth: the kubelet's authentication (x509 client

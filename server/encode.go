@@ -30,11 +30,13 @@ type summaryBodies struct {
 	newest atomic.Pointer[snapshotBodies]
 }
 
-// snapshotBodies holds one snapshot's bodies, each encoded on first use.
+// snapshotBodies holds one snapshot's bodies, each encoded on first use,
+// and its resource metrics, built and encoded on first use.
 type snapshotBodies struct {
-	snapshot     *provider.Snapshot
-	full         lazyBody
-	cpuAndMemory lazyBody
+	snapshot        *provider.Snapshot
+	full            lazyBody
+	cpuAndMemory    lazyBody
+	resourceMetrics resourceResponses
 }
 
 type lazyBody struct {

@@ -35,6 +35,9 @@ type Config struct {
 	RetryAfter time.Duration
 	// Metrics serves the server's own metrics on /metrics when set.
 	Metrics http.Handler
+	// ProcessStartTime is sent in the Process-Start-Time-Unix header of
+	// /metrics/resource, as the kubelet does; zero leaves it out.
+	ProcessStartTime time.Time
 }
 
 const (
@@ -56,7 +59,8 @@ const (
 const readHeaderTimeout = 32 * time.Second
 
 // NewReadOnlyHandler builds the go-restful container serving the read-only
-// routes (no auth): /stats/summary (GET, POST), /healthz (+ /healthz/<check>),
+// routes (no auth): /stats/summary (GET, POST), the legacy cAdvisor JSON
+// routes, /metrics/resource, /metrics, /healthz (+ /healthz/<check>),
 // and 405 "Debug endpoints are disabled." for the kubelet's debugging paths.
 // src must not be nil; a nil health installs only the ping check.
 func NewReadOnlyHandler(cfg Config, src SnapshotSource, health HealthChecker) http.Handler {
@@ -79,7 +83,9 @@ func newHandler(cfg Config, src SnapshotSource, health HealthChecker, encode sum
 	if filter != nil {
 		c.Filter(filter)
 	}
-	installSummary(c, newSummaryHandler(cfg, src, encode))
+	summary := newSummaryHandler(cfg, src, encode)
+	installSummary(c, summary)
+	installResourceMetrics(c, summary, cfg.ProcessStartTime)
 	installHealthz(c, health)
 	installDebuggingDisabled(c)
 	if cfg.Metrics != nil {

@@ -89,9 +89,9 @@ func TestLoadCRI(t *testing.T) {
 | sequential p50 / p99 (%d requests, keep-alive) | %s / %s |
 | CRI calls per tick, mean | %.1f ms |
 | whole tick incl. CRI, mean | %.1f ms |
-| RSS | %.1f MiB |
+| RSS | %s |
 %s`, criPodCount, bodySize, sequentialQueries, latency.p50, latency.p99,
-		criMean*1000, tickMean*1000, float64(rssBytes(t, srv.Cmd.Process.Pid))/(1<<20), calls)
+		criMean*1000, tickMean*1000, residentMemory(t, srv.Cmd.Process.Pid), calls)
 }
 
 // timeCRICalls times each runtime call a tick makes, alone, so the table

@@ -77,7 +77,9 @@ func TestLoad(t *testing.T) {
 	bodySize := get(t, client, base+"/stats/summary")
 	sequential := measureSequential(t, client, base+"/stats/summary")
 	concurrent := measureConcurrent(t, client, base+"/stats/summary")
-	rssAfterLoad := rssBytes(t, server.Process.Pid)
+	resourceSize := get(t, client, base+"/metrics/resource")
+	resource := measureSequential(t, client, base+"/metrics/resource")
+	memoryAfterLoad := residentMemory(t, server.Process.Pid)
 
 	cpuBefore := cpuSeconds(t, server.Process.Pid)
 	time.Sleep(steadyWindow) // the measurement window itself, not synchronisation
@@ -91,11 +93,14 @@ func TestLoad(t *testing.T) {
 | /stats/summary body | %d bytes |
 | sequential p50 / p99 (%d requests, keep-alive) | %s / %s |
 | concurrent p50 / p99 (%d clients × %d requests) | %s / %s |
+| /metrics/resource body (sent gzip, counted decompressed) | %d bytes |
+| /metrics/resource sequential p50 / p99 (%d requests, keep-alive, gzip) | %s / %s |
 | steady-state CPU (no requests, 10s housekeeping) | %.2f%% of one core (%.1f ms CPU per tick) |
-| RSS after load | %.1f MiB |
+| RSS after load | %s |
 `, podCount, podCount*containersPerPod, bodySize, sequentialQueries, sequential.p50, sequential.p99,
 		concurrentClients, sequentialQueries/concurrentClients, concurrent.p50, concurrent.p99,
-		steadyCPU*100, (cpuAfter-cpuBefore)/ticks*1000, float64(rssAfterLoad)/(1<<20))
+		resourceSize, sequentialQueries, resource.p50, resource.p99,
+		steadyCPU*100, (cpuAfter-cpuBefore)/ticks*1000, memoryAfterLoad)
 	t.Logf("load scenario results:\n%s", report)
 	if path := os.Getenv("KSS_LOAD_REPORT"); path != "" {
 		if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
@@ -198,19 +203,35 @@ func cpuSeconds(t *testing.T, pid int) float64 {
 	return (utime + stime) / clockTicksPerSecond
 }
 
-func rssBytes(t *testing.T, pid int) uint64 {
+// memoryUse is a process's resident memory from /proc/<pid>/status: anon
+// is its heap and stacks, file the pages of its binary it touched.
+type memoryUse struct{ rss, anon, file uint64 }
+
+func (m memoryUse) String() string {
+	return fmt.Sprintf("%.1f MiB (anon %.1f, file %.1f)", mib(m.rss), mib(m.anon), mib(m.file))
+}
+
+func mib(bytes uint64) float64 { return float64(bytes) / (1 << 20) }
+
+func residentMemory(t *testing.T, pid int) memoryUse {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if value, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-			return kb * 1024
+	kib := func(field string) uint64 {
+		for _, line := range strings.Split(string(data), "\n") {
+			if value, ok := strings.CutPrefix(line, field+":"); ok {
+				kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+				if err != nil {
+					t.Fatalf("%s in /proc/%d/status: %v", field, pid, err)
+				}
+				return kb * 1024
+			}
 		}
+		t.Fatalf("no %s in /proc/%d/status", field, pid)
+		return 0
 	}
-	t.Fatal("no VmRSS")
-	return 0
+	return memoryUse{rss: kib("VmRSS"), anon: kib("RssAnon"), file: kib("RssFile")}
 }
 
 func randomHex(t *testing.T, n int) string {

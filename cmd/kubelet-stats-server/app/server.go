@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -54,6 +55,7 @@ Prometheus work against it unchanged. It samples the node's cgroups itself every
 
 // Run wires collector, provider and server and serves until ctx ends.
 func Run(ctx context.Context, opts *Options) error {
+	started := time.Now()
 	logger := klog.Background()
 	machine, err := cadvisor.ReadMachine(opts.ProcRoot, "/sys")
 	if err != nil {
@@ -107,7 +109,11 @@ func Run(ctx context.Context, opts *Options) error {
 	})
 	go stats.Run(ctx)
 
-	serverConfig := server.Config{Logger: logger.WithName("server"), Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})}
+	serverConfig := server.Config{
+		Logger:           logger.WithName("server"),
+		Metrics:          promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+		ProcessStartTime: started,
+	}
 	ports, err := securePorts(logger, opts, serverConfig, stats)
 	if err != nil {
 		return err

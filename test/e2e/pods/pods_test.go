@@ -220,6 +220,10 @@ func TestPodsFromContainerd(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics/resource matches the summary of the same snapshot", func(t *testing.T) {
+		testResourceMetrics(t, srv)
+	})
+
 	t.Run("stats-source=cri gives the same pods", func(t *testing.T) {
 		criServer := serverproc.Start(t, serverBinary, c.ServerArgs("--stats-source=cri")...)
 		fromCRI := waitForSummary(t, criServer, "", allReady)
