@@ -8,7 +8,7 @@
 //   - Snapshot: what the server answers from: the Summary, its
 //     only_cpu_and_memory variant, and Legacy, the cgroup view and pod index
 //     behind the cAdvisor JSON routes.
-//   - Config, SystemCgroup, CgroupSampler: wiring.
+//   - Config, SystemCgroup, CgroupSampler, PodVolumeSource: wiring.
 //
 // Where the kubelet's behaviour is buggy or vague this package does better and
 // docs/compatibility.md says so.

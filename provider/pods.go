@@ -179,10 +179,20 @@ func (p *podBuild) finish(in podAssembly) {
 	if p.hasProcesses {
 		p.full.ProcessStats = &statsapi.ProcessStats{ProcessCount: ptrTo(p.processes)}
 	}
-	p.full.EphemeralStorage = podEphemeralStorage(in, p.full)
+	fillPodStorage(in, &p.full)
 }
 
-func podEphemeralStorage(in podAssembly, pod statsapi.PodStats) *statsapi.FsStats {
+// fillPodStorage is the kubelet's makePodStorageStats: the pod's volumes and
+// its ephemeral storage, which counts the ephemeral volumes among them.
+func fillPodStorage(in podAssembly, pod *statsapi.PodStats) {
+	var ephemeralVolumes []statsapi.VolumeStats
+	if measured, ok := in.host.PodVolumeStats(pod.PodRef.UID); ok {
+		pod.VolumeStats, ephemeralVolumes = podVolumeStats(measured)
+	}
+	pod.EphemeralStorage = podEphemeralStorage(in, *pod, ephemeralVolumes)
+}
+
+func podEphemeralStorage(in podAssembly, pod statsapi.PodStats, ephemeralVolumes []statsapi.VolumeStats) *statsapi.FsStats {
 	var podLogs, etcHosts *statsapi.FsStats
 	if usage, at, ok := in.host.PodLogs(pod.PodRef); ok {
 		podLogs = usageFsStats(in.rootFs, usage, at)
@@ -190,7 +200,7 @@ func podEphemeralStorage(in podAssembly, pod statsapi.PodStats) *statsapi.FsStat
 	if usage, at, ok := in.host.EtcHosts(pod.PodRef.UID); ok {
 		etcHosts = usageFsStats(in.rootFs, usage, at)
 	}
-	return ephemeralStorage(in.rootFs, pod.Containers, pod.VolumeStats, podLogs, etcHosts)
+	return ephemeralStorage(in.rootFs, pod.Containers, ephemeralVolumes, podLogs, etcHosts)
 }
 
 // sumCPU is the kubelet's fallback when the pod cgroup is unknown: counters

@@ -152,7 +152,7 @@ func TestParseLogNames(t *testing.T) {
 
 func TestImageFsStatsNilUsedBytes(t *testing.T) {
 	resp := &runtimeapi.ImageFsInfoResponse{ImageFilesystems: []*runtimeapi.FilesystemUsage{{Timestamp: 1}}}
-	if got := imageFsStats(resp, newNodeStorage("", "", nil)); got != nil {
+	if got := imageFsStats(resp, newNodeStorage("", "", nil, nil)); got != nil {
 		t.Errorf("imageFs without used_bytes = %+v, want none (the kubelet crashes here)", got)
 	}
 	if imageFsStats(nil, nil) != nil {

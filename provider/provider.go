@@ -50,6 +50,8 @@ type Config struct {
 	// ContainerLogsDir its symlink farm (/var/log/containers).
 	PodLogsDir       string
 	ContainerLogsDir string
+	// Volumes has the pods' volume stats; nil leaves pods without volume.
+	Volumes PodVolumeSource
 	// Registerer receives the provider's own metrics; nil keeps them private.
 	Registerer prometheus.Registerer
 	Logger     klog.Logger
@@ -210,7 +212,7 @@ func (p *Provider) buildPods(ctx context.Context, view *cadvisor.View, rootFs *c
 		index:   indexCgroups(view, p.cfg.PodRoot),
 		runtime: state,
 		rootFs:  rootFs,
-		host:    newNodeStorage(p.cfg.PodLogsDir, p.cfg.RootDir, p.cfg.FsStats),
+		host:    newNodeStorage(p.cfg.PodLogsDir, p.cfg.RootDir, p.cfg.FsStats, p.cfg.Volumes),
 		rates:   p.rates,
 	}
 	if state.strict {

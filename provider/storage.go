@@ -25,6 +25,15 @@ type hostStorage interface {
 	EtcHosts(uid string) (usage analyzer.Usage, at time.Time, ok bool)
 	// Filesystem is statfs of a mountpoint, nil when it cannot be read.
 	Filesystem(mountpoint string) *cadvisor.FsStats
+	// PodVolumeStats is the volume analyzer's newest measurement of the
+	// pod's volumes; false before the first one.
+	PodVolumeStats(uid string) ([]analyzer.VolumeStats, bool)
+}
+
+// PodVolumeSource has each pod's volume stats, measured in the background
+// (analyzer.FsResourceAnalyzer).
+type PodVolumeSource interface {
+	PodVolumeStats(uid string) ([]analyzer.VolumeStats, bool)
 }
 
 // nodeStorage is hostStorage on the real node. Filesystem answers are cached
@@ -33,11 +42,21 @@ type nodeStorage struct {
 	podLogsDir  string
 	rootDir     string
 	fsStats     func(string) (cadvisor.FsStats, error)
+	volumes     PodVolumeSource
 	filesystems map[string]*cadvisor.FsStats
 }
 
-func newNodeStorage(podLogsDir, rootDir string, fsStats func(string) (cadvisor.FsStats, error)) *nodeStorage {
-	return &nodeStorage{podLogsDir: podLogsDir, rootDir: rootDir, fsStats: fsStats, filesystems: map[string]*cadvisor.FsStats{}}
+// newNodeStorage reads the node's disks; volumes may be nil (no volume
+// stats).
+func newNodeStorage(podLogsDir, rootDir string, fsStats func(string) (cadvisor.FsStats, error), volumes PodVolumeSource) *nodeStorage {
+	return &nodeStorage{podLogsDir: podLogsDir, rootDir: rootDir, fsStats: fsStats, volumes: volumes, filesystems: map[string]*cadvisor.FsStats{}}
+}
+
+func (s *nodeStorage) PodVolumeStats(uid string) ([]analyzer.VolumeStats, bool) {
+	if s.volumes == nil {
+		return nil, false
+	}
+	return s.volumes.PodVolumeStats(uid)
 }
 
 // podLogsDirectory is the kubelet's BuildPodLogsDirectory.

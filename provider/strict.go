@@ -41,7 +41,7 @@ func buildPodsStrictlyFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodSt
 		if linux.Io != nil {
 			pod.full.IO = &statsapi.IOStats{Time: nanosTime(linux.Io.Timestamp), PSI: criPSI(linux.Io.Psi)}
 		}
-		pod.full.EphemeralStorage = podEphemeralStorage(in, pod.full)
+		fillPodStorage(in, &pod.full)
 		full = append(full, pod.full)
 		cpuMem = append(cpuMem, pod.cpuMem)
 	}

@@ -34,6 +34,7 @@ type Options struct {
 	RuntimeRequestTimeout    time.Duration
 	StatsSource              string
 	PodLogsDir               string
+	VolumeStatsAggPeriod     time.Duration
 
 	// Secure holds the secure port's and the healthz port's flags.
 	Secure SecureOptions
@@ -55,6 +56,7 @@ func NewOptions() *Options {
 		RuntimeRequestTimeout: 2 * time.Minute,
 		StatsSource:           provider.StatsSourceCollector,
 		PodLogsDir:            "/var/log/pods",
+		VolumeStatsAggPeriod:  time.Minute,
 
 		Secure: NewSecureOptions(),
 	}
@@ -96,6 +98,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Where pod and container cpu, memory, swap and io come from: \"collector\" (our cgroup collector, CRI for identity and filesystems; the kubelet's default) or \"cri\" (everything from ListPodSandboxStats, the kubelet's PodAndContainerStatsFromCRI; falls back to collector when the runtime lacks it).")
 	fs.StringVar(&o.PodLogsDir, "pod-logs-dir", o.PodLogsDir,
 		"The kubelet's pod log directory (<dir>/<namespace>_<pod>_<uid>/<container>/), measured for container logs and ephemeral storage.")
+	fs.DurationVar(&o.VolumeStatsAggPeriod, "volume-stats-agg-period", o.VolumeStatsAggPeriod,
+		"How often the pods' volumes under <root-dir>/pods/<uid>/volumes are measured (du and statfs) in the background; each pod's volumes every one to two periods. 0 disables volume stats.")
 	o.Secure.AddFlags(fs)
 }
 

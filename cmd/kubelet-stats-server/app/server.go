@@ -19,6 +19,7 @@ import (
 	"k8s.io/klog/v2"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
+	"kubelet-stats-server/analyzer"
 	"kubelet-stats-server/cadvisor"
 	"kubelet-stats-server/cri"
 	"kubelet-stats-server/provider"
@@ -88,6 +89,8 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	volumes := analyzer.NewFsResourceAnalyzer(filepath.Join(opts.RootDir, "pods"), opts.VolumeStatsAggPeriod, logger.WithName("volumes"))
+	go volumes.Run(ctx)
 	stats := provider.New(provider.Config{
 		NodeName:      opts.NodeName,
 		BootTime:      machine.BootTime,
@@ -102,6 +105,7 @@ func Run(ctx context.Context, opts *Options) error {
 		Machine:       machine,
 		StatsSource:   opts.StatsSource,
 		PodLogsDir:    opts.PodLogsDir,
+		Volumes:       volumes,
 		// The kubelet keeps its container log symlinks next to the pod logs.
 		ContainerLogsDir: filepath.Join(filepath.Dir(opts.PodLogsDir), "containers"),
 		Registerer:       registry,

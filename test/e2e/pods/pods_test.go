@@ -4,12 +4,14 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"kubelet-stats-server/test/e2e/framework"
@@ -68,7 +70,7 @@ func allReady(s *statsapi.Summary) bool {
 func TestPodsFromContainerd(t *testing.T) {
 	c := framework.StartCluster(t, "kss-e2e")
 	busy, idle, hostNet := threePods(t, c)
-	srv := serverproc.Start(t, serverBinary, c.ServerArgs()...)
+	srv := serverproc.Start(t, serverBinary, c.ServerArgs("--volume-stats-agg-period=1s")...)
 	summary := waitForSummary(t, srv, "", allReady)
 
 	t.Run("pod set and identity", func(t *testing.T) {
@@ -197,6 +199,35 @@ func TestPodsFromContainerd(t *testing.T) {
 		eph := findPod(summary, namespace, "busy").EphemeralStorage
 		if eph == nil || eph.UsedBytes == nil || eph.CapacityBytes == nil {
 			t.Errorf("ephemeral-storage = %+v", eph)
+		}
+	})
+
+	t.Run("emptyDir volume measured in the background", func(t *testing.T) {
+		// The work container writes 1 MiB into its emptyDir at start.
+		withVolume := waitForSummary(t, srv, "", func(s *statsapi.Summary) bool {
+			pod := findPod(s, namespace, "busy")
+			return pod != nil && len(pod.VolumeStats) == 1 && *pod.VolumeStats[0].UsedBytes >= 1<<20
+		})
+		pod := findPod(withVolume, namespace, "busy")
+		volume := pod.VolumeStats[0]
+		dir := filepath.Join(c.Runtime.RootDir(), "pods", busy.UID, "volumes", "kubernetes.io~empty-dir", "scratch")
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		if volume.Name != "scratch" || *volume.CapacityBytes != st.Blocks*uint64(st.Bsize) || *volume.InodesUsed < 2 ||
+			*volume.UsedBytes > 2<<20 || volume.PVCRef != nil {
+			t.Errorf("volume %+v, want scratch with 1 MiB, the dir and its file, on a filesystem of %d bytes",
+				volume, st.Blocks*uint64(st.Bsize))
+		}
+		// An ephemeral volume counts toward ephemeral storage.
+		if eph := pod.EphemeralStorage; eph == nil || *eph.UsedBytes < *volume.UsedBytes {
+			t.Errorf("ephemeral-storage %+v does not include the emptyDir's %d bytes", eph, *volume.UsedBytes)
+		}
+		for _, other := range []string{"idle", "hostnet"} {
+			if p := findPod(withVolume, namespace, other); p != nil && p.VolumeStats != nil {
+				t.Errorf("pod %s without volumes lists %+v", other, p.VolumeStats)
+			}
 		}
 	})
 
