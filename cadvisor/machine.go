@@ -38,6 +38,10 @@ type Machine struct {
 	// DiskMap is keyed "major:minor" like cAdvisor's.
 	DiskMap        map[string]Disk
 	NetworkDevices []NetDevice
+	// KernelVersion is the running kernel's release (uname -r) and OSVersion
+	// PRETTY_NAME of the host's os-release, as cAdvisor's VersionInfo has them.
+	KernelVersion string
+	OSVersion     string
 }
 
 // HugePages is one huge page pool.
@@ -98,6 +102,8 @@ func ReadMachine(procRoot, sysRoot string) (*Machine, error) {
 		HugePages:      readHugePages(filepath.Join(sysRoot, "kernel/mm/hugepages")),
 		DiskMap:        readDisks(filepath.Join(sysRoot, "block")),
 		NetworkDevices: readNetDevices(filepath.Join(sysRoot, "class/net")),
+		KernelVersion:  firstFileContent(filepath.Join(procRoot, "sys/kernel/osrelease")),
+		OSVersion:      osVersion(rootDir),
 	}
 	if meminfo.SwapTotal != nil {
 		m.SwapCapacity = *meminfo.SwapTotal * 1024
@@ -238,4 +244,28 @@ func firstFileContent(paths ...string) string {
 		}
 	}
 	return ""
+}
+
+// osVersion is cAdvisor's ContainerOsVersion read below rootDir.
+func osVersion(rootDir string) string {
+	for _, path := range []string{"etc/os-release", "usr/lib/os-release"} {
+		if data, err := os.ReadFile(filepath.Join(rootDir, path)); err == nil {
+			return osPrettyName(data)
+		}
+	}
+	return "Unknown"
+}
+
+// osPrettyName is PRETTY_NAME of an os-release file, unquoted; "Linux" when
+// there is none, as cAdvisor's getContainerOsVersion answers.
+func osPrettyName(osRelease []byte) string {
+	for _, line := range strings.Split(string(osRelease), "\n") {
+		if value, ok := strings.CutPrefix(strings.TrimSpace(line), "PRETTY_NAME="); ok {
+			if unquoted, err := strconv.Unquote(value); err == nil {
+				return unquoted
+			}
+			return strings.Trim(value, `"'`)
+		}
+	}
+	return "Linux"
 }

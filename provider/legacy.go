@@ -26,6 +26,9 @@ type Legacy struct {
 	pods     map[podName]*legacyPod
 	// byCgroup finds the CRI identity of a container's cgroup.
 	byCgroup map[string]legacyIdentity
+	// podByCgroup finds a pod by its pod cgroup.
+	podByCgroup map[string]*legacyPod
+	version     *cadvisorapi.VersionInfo
 }
 
 // LegacyPod is what the legacy endpoints know of one pod: its identity, its
@@ -79,10 +82,13 @@ func NewLegacy(view *cadvisor.View, machine *cadvisor.Machine, pods []LegacyPod)
 		children: childCgroups(view),
 		pods:     make(map[podName]*legacyPod, len(pods)),
 		byCgroup: map[string]legacyIdentity{},
+
+		podByCgroup: make(map[string]*legacyPod, len(pods)),
 	}
 	if machine != nil {
 		l.machine = machineInfo(machine)
 		l.memoryCapacity = machine.MemoryCapacity
+		l.version = &cadvisorapi.VersionInfo{KernelVersion: machine.KernelVersion, ContainerOsVersion: machine.OSVersion}
 	}
 	for _, in := range pods {
 		pod := &legacyPod{LegacyPod: in, containers: make(map[string]*LegacyContainer, len(in.Containers))}
@@ -95,8 +101,45 @@ func NewLegacy(view *cadvisor.View, machine *cadvisor.Machine, pods []LegacyPod)
 			}
 		}
 		l.pods[podName{namespace: in.Namespace, name: in.Name}] = pod
+		if in.Cgroup != "" {
+			l.podByCgroup[in.Cgroup] = pod
+		}
 	}
 	return l
+}
+
+// VersionInfo is what cAdvisor's version metric reports: the kernel and OS
+// versions (no cAdvisor or Docker version, as in the kubelet's build);
+// false when the machine is unknown. The result is shared.
+func (l *Legacy) VersionInfo() (*cadvisorapi.VersionInfo, bool) {
+	return l.version, l.version != nil
+}
+
+// PodOfCgroup names the pod whose pod cgroup is cgroup or one of its
+// ancestors, so that a pod's sandbox and containers are attributed to it.
+func (l *Legacy) PodOfCgroup(cgroup string) (namespace, name string, ok bool) {
+	for current := cgroup; ; current = path.Dir(current) {
+		if pod := l.podByCgroup[current]; pod != nil {
+			return pod.Namespace, pod.Name, true
+		}
+		if current == "/" || current == "." {
+			return "", "", false
+		}
+	}
+}
+
+// AllContainerInfo is every tracked cgroup's ContainerInfo with its newest
+// sample, keyed by cgroup name: cAdvisor's recursive request from "/" with
+// count 1, what its Prometheus collector reads.
+func (l *Legacy) AllContainerInfo() map[string]*cadvisorapi.ContainerInfo {
+	names, _ := l.Subcontainers("/")
+	out := make(map[string]*cadvisorapi.ContainerInfo, len(names))
+	for _, name := range names {
+		if info, ok := l.ContainerInfo(name, cadvisorapi.ContainerInfoRequest{NumStats: 1}); ok {
+			out[name] = info
+		}
+	}
+	return out
 }
 
 // MachineInfo is the /spec/ answer; false when the machine is unknown. The

@@ -31,12 +31,13 @@ type summaryBodies struct {
 }
 
 // snapshotBodies holds one snapshot's bodies, each encoded on first use,
-// and its resource metrics, built and encoded on first use.
+// and its Prometheus metrics, built and encoded on first use.
 type snapshotBodies struct {
 	snapshot        *provider.Snapshot
 	full            lazyBody
 	cpuAndMemory    lazyBody
-	resourceMetrics resourceResponses
+	resourceMetrics metricsResponses
+	cadvisorMetrics metricsResponses
 }
 
 type lazyBody struct {

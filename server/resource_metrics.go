@@ -2,14 +2,10 @@ package server
 
 import (
 	"cmp"
-	"net/http"
+	"kubelet-stats-server/provider"
 	"slices"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
@@ -180,136 +176,16 @@ func compareMetrics(a, b *dto.Metric) int {
 }
 
 // installResourceMetrics adds /metrics/resource, answered exactly as the
-// kubelet's promhttp handler with ContinueOnError answers (content
-// negotiation, gzip, the Process-Start-Time-Unix header), from the current
-// snapshot's families.
+// kubelet's promhttp handler with ContinueOnError answers, from the
+// current snapshot's CPU-and-memory summary.
 func installResourceMetrics(c filteringContainer, summary *summaryHandler, processStart time.Time) {
-	c.Handle(resourceMetricsPath, &resourceMetricsHandler{
-		source: summary.source, bodies: summary.bodies,
-		opts: promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ProcessStartTime: processStart},
+	c.Handle(resourceMetricsPath, &snapshotMetricsHandler{
+		logger: summary.logger, source: summary.source, bodies: summary.bodies,
+		opts:      promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ProcessStartTime: processStart},
+		responses: func(b *snapshotBodies) *metricsResponses { return &b.resourceMetrics },
+		families: func(snap *provider.Snapshot) ([]*dto.MetricFamily, error) {
+			return resourceMetrics(snap.CPUAndMemory), nil
+		},
+		beforeFirstSnapshot: func() []*dto.MetricFamily { return resourceMetrics(nil) },
 	})
-}
-
-type resourceMetricsHandler struct {
-	source SnapshotSource
-	bodies *summaryBodies
-	opts   promhttp.HandlerOpts
-}
-
-func (h *resourceMetricsHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	snap := h.source.Current()
-	if snap == nil {
-		h.promhttp(resourceMetrics(nil)).ServeHTTP(w, req)
-		return
-	}
-	responses := &h.bodies.bodiesFor(snap).resourceMetrics
-	families := func() []*dto.MetricFamily { return responses.families(snap.CPUAndMemory) }
-	response, cached := responses.response(req.Header, func() *recordedResponse {
-		return record(h.promhttp(families()), req)
-	})
-	if !cached {
-		h.promhttp(families()).ServeHTTP(w, req)
-		return
-	}
-	response.replay(w)
-}
-
-func (h *resourceMetricsHandler) promhttp(families []*dto.MetricFamily) http.Handler {
-	gatherer := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return families, nil })
-	return promhttp.HandlerFor(gatherer, h.opts)
-}
-
-// maxCachedResponseVariants bounds how many negotiated variants (Accept ×
-// Accept-Encoding) of one snapshot are kept; real scrapers send one or two.
-const maxCachedResponseVariants = 8
-
-// resourceResponses holds one snapshot's resource metrics: the families,
-// built once, and the response for each negotiated variant, encoded (and
-// compressed) once and replayed to every scrape that asks the same way,
-// so that scrapes of one snapshot share one encoding as summaries do.
-type resourceResponses struct {
-	familiesOnce sync.Once
-	built        []*dto.MetricFamily
-
-	mu       sync.Mutex
-	variants map[string]*lazyResponse
-}
-
-type lazyResponse struct {
-	once     sync.Once
-	response *recordedResponse
-}
-
-func (r *resourceResponses) families(s *statsapi.Summary) []*dto.MetricFamily {
-	r.familiesOnce.Do(func() { r.built = resourceMetrics(s) })
-	return r.built
-}
-
-// response returns the recorded response for the variant header asks for,
-// recording it with render on first use; false when the variant cache is
-// full and the caller must render for itself.
-func (r *resourceResponses) response(header http.Header, render func() *recordedResponse) (*recordedResponse, bool) {
-	key := strings.Join(header.Values("Accept"), ",") + "\x00" + strings.Join(header.Values("Accept-Encoding"), ",")
-	r.mu.Lock()
-	variant := r.variants[key]
-	if variant == nil {
-		if len(r.variants) >= maxCachedResponseVariants {
-			r.mu.Unlock()
-			return nil, false
-		}
-		if r.variants == nil {
-			r.variants = make(map[string]*lazyResponse)
-		}
-		variant = &lazyResponse{}
-		r.variants[key] = variant
-	}
-	r.mu.Unlock()
-	variant.once.Do(func() { variant.response = render() })
-	return variant.response, true
-}
-
-// recordedResponse is a complete response kept for replay.
-type recordedResponse struct {
-	header http.Header
-	status int
-	body   []byte
-}
-
-// record serves req with h into memory.
-func record(h http.Handler, req *http.Request) *recordedResponse {
-	rec := &memoryWriter{response: recordedResponse{header: http.Header{}}}
-	h.ServeHTTP(rec, req)
-	if rec.response.status == 0 {
-		rec.response.status = http.StatusOK
-	}
-	return &rec.response
-}
-
-func (r *recordedResponse) replay(w http.ResponseWriter) {
-	header := w.Header()
-	for name, values := range r.header {
-		header[name] = slices.Clone(values) // the recording stays immutable
-	}
-	header.Set("Content-Length", strconv.Itoa(len(r.body)))
-	w.WriteHeader(r.status)
-	_, _ = w.Write(r.body) // a client gone mid-body is not our error
-}
-
-// memoryWriter is the http.ResponseWriter record serves into.
-type memoryWriter struct {
-	response recordedResponse
-}
-
-func (r *memoryWriter) Header() http.Header { return r.response.header }
-
-func (r *memoryWriter) WriteHeader(status int) {
-	if r.response.status == 0 {
-		r.response.status = status
-	}
-}
-
-func (r *memoryWriter) Write(p []byte) (int, error) {
-	r.WriteHeader(http.StatusOK)
-	r.response.body = append(r.response.body, p...)
-	return len(p), nil
 }

@@ -36,8 +36,12 @@ type Config struct {
 	// Metrics serves the server's own metrics on /metrics when set.
 	Metrics http.Handler
 	// ProcessStartTime is sent in the Process-Start-Time-Unix header of
-	// /metrics/resource, as the kubelet does; zero leaves it out.
+	// /metrics/resource and /metrics/cadvisor, as the kubelet does; zero
+	// leaves it out.
 	ProcessStartTime time.Time
+	// PressureMetrics adds cAdvisor's PSI series to /metrics/cadvisor, as
+	// the kubelet does where the unified hierarchy has cpu.pressure.
+	PressureMetrics bool
 }
 
 const (
@@ -60,7 +64,8 @@ const readHeaderTimeout = 32 * time.Second
 
 // NewReadOnlyHandler builds the go-restful container serving the read-only
 // routes (no auth): /stats/summary (GET, POST), the legacy cAdvisor JSON
-// routes, /metrics/resource, /metrics, /healthz (+ /healthz/<check>),
+// routes, /metrics/resource, /metrics/cadvisor, /metrics, /healthz
+// (+ /healthz/<check>),
 // and 405 "Debug endpoints are disabled." for the kubelet's debugging paths.
 // src must not be nil; a nil health installs only the ping check.
 func NewReadOnlyHandler(cfg Config, src SnapshotSource, health HealthChecker) http.Handler {
@@ -86,6 +91,7 @@ func newHandler(cfg Config, src SnapshotSource, health HealthChecker, encode sum
 	summary := newSummaryHandler(cfg, src, encode)
 	installSummary(c, summary)
 	installResourceMetrics(c, summary, cfg.ProcessStartTime)
+	installCadvisorMetrics(c, summary, cfg.ProcessStartTime, cfg.PressureMetrics)
 	installHealthz(c, health)
 	installDebuggingDisabled(c)
 	if cfg.Metrics != nil {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -117,6 +118,8 @@ func Run(ctx context.Context, opts *Options) error {
 		Logger:           logger.WithName("server"),
 		Metrics:          promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 		ProcessStartTime: started,
+		// The kubelet's IsPsiEnabled: cpu.pressure at the unified mount.
+		PressureMetrics: fileExists(filepath.Join(opts.CgroupMount, "cpu.pressure")),
 	}
 	ports, err := securePorts(logger, opts, serverConfig, stats)
 	if err != nil {
@@ -207,4 +210,9 @@ func podRoot(systemCgroups []provider.SystemCgroup) string {
 		}
 	}
 	return ""
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -255,6 +255,10 @@ func TestPodsFromContainerd(t *testing.T) {
 		testResourceMetrics(t, srv)
 	})
 
+	t.Run("metrics/cadvisor labels and values", func(t *testing.T) {
+		testCadvisorMetrics(t, srv, busy)
+	})
+
 	t.Run("stats-source=cri gives the same pods", func(t *testing.T) {
 		criServer := serverproc.Start(t, serverBinary, c.ServerArgs("--stats-source=cri")...)
 		fromCRI := waitForSummary(t, criServer, "", allReady)

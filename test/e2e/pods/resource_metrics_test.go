@@ -20,21 +20,28 @@ import (
 // for pod series, "" for node series).
 type resourceMetricsView map[string]map[string]*dto.Metric
 
-func getResourceMetrics(t *testing.T, srv *serverproc.Server) resourceMetricsView {
+// getMetricFamilies scrapes path as Prometheus text. Go's transport asks
+// for gzip, as metrics-server's and Prometheus' clients do.
+func getMetricFamilies(t *testing.T, srv *serverproc.Server, path string) map[string]*dto.MetricFamily {
 	t.Helper()
-	// Go's transport asks for gzip, as metrics-server's client does.
-	status, header, body := serverproc.Do(t, http.MethodGet, srv.Base+"/metrics/resource", nil, nil)
+	status, header, body := serverproc.Do(t, http.MethodGet, srv.Base+path, nil, nil)
 	if status != http.StatusOK {
-		t.Fatalf("/metrics/resource = %d: %s", status, body)
+		t.Fatalf("%s = %d: %s", path, status, body)
 	}
 	if ct := header.Get("Content-Type"); !bytes.HasPrefix([]byte(ct), []byte("text/plain; version=0.0.4")) {
-		t.Fatalf("/metrics/resource Content-Type %q", ct)
+		t.Fatalf("%s Content-Type %q", path, ct)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("parse /metrics/resource: %v\n%s", err, body)
+		t.Fatalf("parse %s: %v\n%s", path, err, body)
 	}
+	return families
+}
+
+func getResourceMetrics(t *testing.T, srv *serverproc.Server) resourceMetricsView {
+	t.Helper()
+	families := getMetricFamilies(t, srv, "/metrics/resource")
 	view := resourceMetricsView{}
 	for name, family := range families {
 		view[name] = map[string]*dto.Metric{}
@@ -59,11 +66,11 @@ func getResourceMetrics(t *testing.T, srv *serverproc.Server) resourceMetricsVie
 // sameSnapshot fetches the summary, the resource metrics and the summary
 // again until both summaries come from one snapshot, so that the metrics
 // must come from it too.
-func sameSnapshot(t *testing.T, srv *serverproc.Server) (*statsapi.Summary, resourceMetricsView) {
+func sameSnapshot[T any](t *testing.T, srv *serverproc.Server, scrape func(*testing.T, *serverproc.Server) T) (*statsapi.Summary, T) {
 	t.Helper()
 	for {
 		before := getSummary(t, srv, "?only_cpu_and_memory=true")
-		metrics := getResourceMetrics(t, srv)
+		metrics := scrape(t, srv)
 		after := getSummary(t, srv, "?only_cpu_and_memory=true")
 		if before.Node.CPU.Time.Equal(&after.Node.CPU.Time) {
 			return before, metrics
@@ -99,7 +106,7 @@ func checkSample(t *testing.T, view resourceMetricsView, family, key string, wan
 // summary of the same snapshot: every pod and container metrics-server needs,
 // with exactly the summary's values and times.
 func testResourceMetrics(t *testing.T, srv *serverproc.Server) {
-	summary, view := sameSnapshot(t, srv)
+	summary, view := sameSnapshot(t, srv, getResourceMetrics)
 	node := summary.Node
 	checkSample(t, view, "node_cpu_usage_seconds_total", "", float64(*node.CPU.UsageCoreNanoSeconds)/1e9, node.CPU.Time.Time)
 	checkSample(t, view, "node_memory_working_set_bytes", "", float64(*node.Memory.WorkingSetBytes), node.Memory.Time.Time)

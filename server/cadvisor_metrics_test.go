@@ -1,0 +1,160 @@
+package server
+
+import (
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return families
+}
+
+func labelNames(m *dto.Metric) []string {
+	var names []string
+	for _, l := range m.Label {
+		names = append(names, l.GetName())
+	}
+	slices.Sort(names)
+	return names
+}
+
+func labelsOf(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.Label {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
+}
+
+// TestCadvisorMetricsShapeMatchesKubelet compares /metrics/cadvisor with the
+// kubelet v1.36.3 sample family by family: no family the kubelet lacks, the
+// same help, type and label names, and the families dashboards rely on.
+func TestCadvisorMetricsShapeMatchesKubelet(t *testing.T) {
+	sample, err := os.ReadFile("testdata/kubelet-v1.36.3/metrics-cadvisor.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubelet := parseMetrics(t, string(sample))
+	ts := newLegacyTestServer(t)
+	resp, body := do(t, http.MethodGet, ts.URL+cadvisorMetricsPath, "", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	ours := parseMetrics(t, body)
+	for name, family := range ours {
+		want := kubelet[name]
+		if want == nil {
+			t.Errorf("family %s is not in the kubelet's output", name)
+			continue
+		}
+		if family.GetHelp() != want.GetHelp() || family.GetType() != want.GetType() {
+			t.Errorf("%s: help %q type %v, kubelet: %q %v", name, family.GetHelp(), family.GetType(), want.GetHelp(), want.GetType())
+		}
+		if got, want := labelNames(family.Metric[0]), labelNames(want.Metric[0]); !slices.Equal(got, want) {
+			t.Errorf("%s: labels %v, kubelet: %v", name, got, want)
+		}
+	}
+	for _, name := range []string{
+		"cadvisor_version_info", "machine_cpu_cores", "machine_memory_bytes",
+		"container_cpu_usage_seconds_total", "container_cpu_user_seconds_total", "container_memory_working_set_bytes",
+		"container_memory_usage_bytes", "container_memory_rss", "container_memory_cache", "container_spec_memory_limit_bytes",
+		"container_network_receive_bytes_total", "container_oom_events_total", "container_start_time_seconds",
+		"container_last_seen", "container_scrape_error",
+	} {
+		if ours[name] == nil {
+			t.Errorf("family %s missing", name)
+		}
+	}
+}
+
+func TestCadvisorMetricsValuesAndLabels(t *testing.T) {
+	ts := newLegacyTestServer(t)
+	_, body := do(t, http.MethodGet, ts.URL+cadvisorMetricsPath, "", "") // gzip by Go's transport
+	families := parseMetrics(t, body)
+	byID := map[string]*dto.Metric{}
+	for _, m := range families["container_cpu_usage_seconds_total"].GetMetric() {
+		labels := labelsOf(m)
+		if labels["cpu"] != "total" {
+			t.Errorf("cpu usage per %q: the kubelet's metric set has no per-CPU usage", labels["cpu"])
+		}
+		byID[labels["id"]] = m
+	}
+	app := byID[legacyPodCgroup+"/ctr-app"]
+	if app == nil {
+		t.Fatalf("no series for the app container: %v", body)
+	}
+	// The newest of the fixture's samples: legacySamples seconds of cpu.
+	if got := app.GetCounter().GetValue(); got != legacySamples {
+		t.Errorf("app cpu %v s, want %d", got, legacySamples)
+	}
+	if got, want := app.GetTimestampMs(), legacySampleTime.UnixMilli(); got != want {
+		t.Errorf("app sample at %d ms, want %d", got, want)
+	}
+	want := map[string]string{"id": legacyPodCgroup + "/ctr-app", "name": "ctr-app", "image": "registry.local/app:1",
+		"container": "app", "pod": "web", "namespace": "default", "cpu": "total"}
+	if got := labelsOf(app); !maps.Equal(got, want) {
+		t.Errorf("app labels %v, want %v", got, want)
+	}
+	// The pod cgroup and the sandbox below it belong to the pod.
+	for _, id := range []string{legacyPodCgroup, legacyPodCgroup + "/sandbox"} {
+		labels := labelsOf(byID[id])
+		if labels["pod"] != "web" || labels["namespace"] != "default" || labels["container"] != "" {
+			t.Errorf("%s labels %v, want pod web in default and no container", id, labels)
+		}
+	}
+	if labels := labelsOf(byID["/kubepods"]); labels["pod"] != "" || labels["namespace"] != "" {
+		t.Errorf("/kubepods labels %v", labels)
+	}
+	if got := families["machine_cpu_cores"].GetMetric()[0].GetGauge().GetValue(); got != 2 {
+		t.Errorf("machine_cpu_cores %v, want 2", got)
+	}
+}
+
+func TestCadvisorMetricsBeforeFirstSnapshot(t *testing.T) {
+	ts := newTestServer(t, Config{}, &fakeSource{})
+	resp, body := do(t, http.MethodGet, ts.URL+cadvisorMetricsPath, "", "")
+	if resp.StatusCode != http.StatusOK || body != "" {
+		t.Errorf("before the first snapshot: %d %q, want an empty 200", resp.StatusCode, body)
+	}
+}
+
+func BenchmarkCadvisorMetricsHandler(b *testing.B) {
+	src := &fakeSource{}
+	src.publish(1, craftedSummary(), cpuAndMemorySummary())
+	snap := syntheticLegacySnapshot(110, 3, 12)
+	src.snapshot.Store(snap)
+	handler := newReadOnlyHandler(Config{Logger: discardLogger()}, src, &fakeHealth{}, encodeSummary)
+	req, _ := http.NewRequest(http.MethodGet, cadvisorMetricsPath, nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	b.Run("one snapshot", func(b *testing.B) {
+		w := &countingWriter{header: http.Header{}}
+		for b.Loop() {
+			handler.ServeHTTP(w, req)
+		}
+		b.ReportMetric(float64(w.written)/float64(b.N), "bytes/op-body")
+	})
+	b.Run("new snapshot each scrape", func(b *testing.B) {
+		w := &countingWriter{header: http.Header{}}
+		for b.Loop() {
+			fresh := *snap
+			fresh.Generation++
+			snap = &fresh
+			src.snapshot.Store(snap)
+			handler.ServeHTTP(w, req)
+		}
+	})
+}
