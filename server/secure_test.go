@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,19 +35,6 @@ func (ts *secureTestServer) presented(t *testing.T) *x509.Certificate {
 	return state.PeerCertificates[0]
 }
 
-func firstCertificate(t *testing.T, pemBytes []byte) *x509.Certificate {
-	t.Helper()
-	block, _ := pem.Decode(pemBytes)
-	if block == nil {
-		t.Fatal("no PEM block")
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
-
 func TestSelfSignedCertificateIsGeneratedAndKept(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
 	hosts := []string{testNodeName, "node.example", "localhost", "127.0.0.1", "::1"}
@@ -65,7 +51,7 @@ func TestSelfSignedCertificateIsGeneratedAndKept(t *testing.T) {
 	if info.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v, want 0600", info.Mode().Perm())
 	}
-	leaf := firstCertificate(t, certPEM)
+	leaf := authtest.ParseCertificate(t, certPEM)
 	if !slices.Equal(leaf.DNSNames, []string{testNodeName, "node.example", "localhost"}) {
 		t.Errorf("DNS names %v", leaf.DNSNames)
 	}
@@ -119,7 +105,7 @@ func TestServingCertificateRotation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("handshake with the first certificate: %v", err)
 	}
-	if !state.PeerCertificates[0].Equal(firstCertificate(t, cert1)) {
+	if !state.PeerCertificates[0].Equal(authtest.ParseCertificate(t, cert1)) {
 		t.Fatal("first handshake does not present the certificate file")
 	}
 
@@ -131,7 +117,7 @@ func TestServingCertificateRotation(t *testing.T) {
 		{"rewrite the files in place", authtest.WriteFile},
 	} {
 		certPEM, keyPEM := ca.ServingPair(t, "127.0.0.1")
-		want := firstCertificate(t, certPEM)
+		want := authtest.ParseCertificate(t, certPEM)
 		step.replace(t, keyFile, keyPEM)
 		step.replace(t, certFile, certPEM)
 		// Poll handshakes: every one must succeed (the old pair is served

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -243,7 +242,7 @@ func TestServingCertificateRotation(t *testing.T) {
 		defer conn.Close()
 		return conn.ConnectionState().PeerCertificates[0]
 	}
-	if got := presented(); !got.Equal(parseFirst(t, certPEM)) {
+	if got := presented(); !got.Equal(authtest.ParseCertificate(t, certPEM)) {
 		t.Fatalf("presented serial %v, want the file's", got.SerialNumber)
 	}
 	if entries, _ := os.ReadDir(s.CertDir); len(entries) != 0 {
@@ -251,25 +250,12 @@ func TestServingCertificateRotation(t *testing.T) {
 	}
 
 	newCert, newKey := ca.ServingPair(t, nodeName, "127.0.0.1")
-	want := parseFirst(t, newCert)
+	want := authtest.ParseCertificate(t, newCert)
 	authtest.ReplaceFile(t, keyFile, newKey)
 	authtest.ReplaceFile(t, certFile, newCert)
 	for !presented().Equal(want) {
 		time.Sleep(10 * time.Millisecond) // poll interval
 	}
-}
-
-func parseFirst(t *testing.T, pemBytes []byte) *x509.Certificate {
-	t.Helper()
-	block, _ := pem.Decode(pemBytes)
-	if block == nil {
-		t.Fatal("no PEM block")
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
 }
 
 // TestWithoutAnAPIServer is what make run does: no kubeconfig. The secure

@@ -144,3 +144,17 @@ func ReplaceFile(t testing.TB, path string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+// ParseCertificate is the first certificate of a PEM bundle.
+func ParseCertificate(t testing.TB, pemBytes []byte) *x509.Certificate {
+	t.Helper()
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		t.Fatal("no PEM block")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
