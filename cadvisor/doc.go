@@ -16,6 +16,8 @@
 //     reading of cgroup names in both layouts.
 //   - ReadMachine (Machine), DirFsStats (FsStats), ReadRlimit (Rlimit):
 //     machine facts, filesystem usage and process limits.
+//   - WatchOOMKills (OOMKill): the kernel's OOM kills from /dev/kmsg, from
+//     the moment it starts.
 //
 // What cAdvisor semantics each value follows is documented on the types;
 // the behaviour reference is section 2 of kubelet-stats-behavior.md.

@@ -128,6 +128,16 @@ func (l *Legacy) PodOfCgroup(cgroup string) (namespace, name string, ok bool) {
 	}
 }
 
+// Owner names the pod, and the container if it is one, whose cgroup is
+// cgroup or holds it.
+func (l *Legacy) Owner(cgroup string) (namespace, pod, container string, ok bool) {
+	if identity, found := l.byCgroup[cgroup]; found {
+		return identity.pod.Namespace, identity.pod.Name, identity.container.Name, true
+	}
+	namespace, pod, ok = l.PodOfCgroup(cgroup)
+	return namespace, pod, "", ok
+}
+
 // AllContainerInfo is every tracked cgroup's ContainerInfo with its newest
 // sample, keyed by cgroup name: cAdvisor's recursive request from "/" with
 // count 1, what its Prometheus collector reads.

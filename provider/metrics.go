@@ -12,6 +12,7 @@ type metrics struct {
 	tickDuration    prometheus.Histogram
 	trackedCgroups  prometheus.Gauge
 	pods            prometheus.Gauge
+	oomKills        *prometheus.CounterVec
 }
 
 func newMetrics(registerer prometheus.Registerer) *metrics {
@@ -43,9 +44,13 @@ func newMetrics(registerer prometheus.Registerer) *metrics {
 			Name: "kubelet_stats_server_pods",
 			Help: "Pods in the last published summary.",
 		}),
+		oomKills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubelet_stats_server_oom_kills_total",
+			Help: "OOM kills the kernel logged since start, by scope: \"system\" when the machine ran out of memory (the kubelet's SystemOOM event), \"cgroup\" when a container or pod hit its memory limit.",
+		}, []string{"scope"}),
 	}
 	if registerer != nil {
-		registerer.MustRegister(m.runtimeErrors, m.runtimeDuration, m.statsDuration, m.tickDuration, m.trackedCgroups, m.pods)
+		registerer.MustRegister(m.runtimeErrors, m.runtimeDuration, m.statsDuration, m.tickDuration, m.trackedCgroups, m.pods, m.oomKills)
 	}
 	return m
 }

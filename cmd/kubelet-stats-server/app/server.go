@@ -113,6 +113,14 @@ func Run(ctx context.Context, opts *Options) error {
 		Logger:           logger.WithName("provider"),
 	})
 	go stats.Run(ctx)
+	go func() {
+		if err := cadvisor.WatchOOMKills(ctx, stats.RecordOOMKill); err != nil {
+			// Without /dev/kmsg (an unprivileged container) only the OOM
+			// kill log and counter are missing; the cgroups' own OOM
+			// counters still feed the stats.
+			logger.Error(err, "OOM watcher not started")
+		}
+	}()
 
 	serverConfig := server.Config{
 		Logger:           logger.WithName("server"),
