@@ -17,9 +17,8 @@ import (
 
 // snapshotMetricsHandler serves Prometheus metrics derived from the current
 // snapshot exactly as promhttp serves a registry (content negotiation,
-// gzip, ContinueOnError, the Process-Start-Time-Unix header), with the
-// families built once per snapshot and each negotiated response encoded
-// once per snapshot and replayed.
+// gzip, ContinueOnError, the Process-Start-Time-Unix header), each
+// negotiated response built and encoded once per snapshot and replayed.
 type snapshotMetricsHandler struct {
 	logger klog.Logger
 	source SnapshotSource
@@ -41,14 +40,15 @@ func (h *snapshotMetricsHandler) ServeHTTP(w http.ResponseWriter, req *http.Requ
 		return
 	}
 	responses := h.responses(h.bodies.bodiesFor(snap))
+	// Families are built for each variant recorded and then dropped: at 110
+	// pods cAdvisor's are tens of megabytes, the recorded gzip body a few
+	// hundred kilobytes, and real scrapers ask in one or two ways.
 	families := func() []*dto.MetricFamily {
-		return responses.families(func() []*dto.MetricFamily {
-			families, err := h.families(snap)
-			if err != nil {
-				h.logger.Error(err, "Error gathering metrics", "request", req.URL.Path, "snapshot", snap.Generation)
-			}
-			return families
-		})
+		families, err := h.families(snap)
+		if err != nil {
+			h.logger.Error(err, "Error gathering metrics", "request", req.URL.Path, "snapshot", snap.Generation)
+		}
+		return families
 	}
 	response, cached := responses.response(req.Header, func() *recordedResponse {
 		return record(h.promhttp(families()), req)
@@ -69,15 +69,11 @@ func (h *snapshotMetricsHandler) promhttp(families []*dto.MetricFamily) http.Han
 // Accept-Encoding) of one snapshot are kept; real scrapers send one or two.
 const maxCachedResponseVariants = 8
 
-// metricsResponses holds one snapshot's metrics of one endpoint: the
-// families, built once, and the response for each negotiated variant,
-// encoded (and compressed) once and replayed to every scrape that asks the
-// same way, so that scrapes of one snapshot share one encoding as summaries
-// do.
+// metricsResponses holds one snapshot's responses of one endpoint, one per
+// negotiated variant, encoded (and compressed) once and replayed to every
+// scrape that asks the same way, so that scrapes of one snapshot share one
+// encoding as summaries do.
 type metricsResponses struct {
-	familiesOnce sync.Once
-	built        []*dto.MetricFamily
-
 	mu       sync.Mutex
 	variants map[string]*lazyResponse
 }
@@ -85,11 +81,6 @@ type metricsResponses struct {
 type lazyResponse struct {
 	once     sync.Once
 	response *recordedResponse
-}
-
-func (r *metricsResponses) families(build func() []*dto.MetricFamily) []*dto.MetricFamily {
-	r.familiesOnce.Do(func() { r.built = build() })
-	return r.built
 }
 
 // response returns the recorded response for the variant header asks for,
@@ -129,6 +120,7 @@ func record(h http.Handler, req *http.Request) *recordedResponse {
 	if rec.response.status == 0 {
 		rec.response.status = http.StatusOK
 	}
+	rec.response.body = slices.Clone(rec.response.body) // drop append's spare capacity
 	return &rec.response
 }
 

@@ -79,6 +79,8 @@ func TestLoad(t *testing.T) {
 	concurrent := measureConcurrent(t, client, base+"/stats/summary")
 	resourceSize := get(t, client, base+"/metrics/resource")
 	resource := measureSequential(t, client, base+"/metrics/resource")
+	cadvisorSize := get(t, client, base+"/metrics/cadvisor")
+	cadvisor := measureSequential(t, client, base+"/metrics/cadvisor")
 	memoryAfterLoad := residentMemory(t, server.Process.Pid)
 
 	cpuBefore := cpuSeconds(t, server.Process.Pid)
@@ -95,11 +97,14 @@ func TestLoad(t *testing.T) {
 | concurrent p50 / p99 (%d clients × %d requests) | %s / %s |
 | /metrics/resource body (sent gzip, counted decompressed) | %d bytes |
 | /metrics/resource sequential p50 / p99 (%d requests, keep-alive, gzip) | %s / %s |
+| /metrics/cadvisor body (sent gzip, counted decompressed) | %d bytes |
+| /metrics/cadvisor sequential p50 / p99 / max (%d requests, keep-alive, gzip; the max is a scrape that built a new snapshot's metrics) | %s / %s / %s |
 | steady-state CPU (no requests, 10s housekeeping) | %.2f%% of one core (%.1f ms CPU per tick) |
 | RSS after load | %s |
 `, podCount, podCount*containersPerPod, bodySize, sequentialQueries, sequential.p50, sequential.p99,
 		concurrentClients, sequentialQueries/concurrentClients, concurrent.p50, concurrent.p99,
 		resourceSize, sequentialQueries, resource.p50, resource.p99,
+		cadvisorSize, sequentialQueries, cadvisor.p50, cadvisor.p99, cadvisor.max,
 		steadyCPU*100, (cpuAfter-cpuBefore)/ticks*1000, memoryAfterLoad)
 	t.Logf("load scenario results:\n%s", report)
 	if path := os.Getenv("KSS_LOAD_REPORT"); path != "" {
@@ -116,12 +121,12 @@ func mustCreate(t *testing.T, tree *cgrouptest.Tree, name string) {
 	}
 }
 
-type percentiles struct{ p50, p99 time.Duration }
+type percentiles struct{ p50, p99, max time.Duration }
 
 func summarize(samples []time.Duration) percentiles {
 	slices.Sort(samples)
 	at := func(q float64) time.Duration { return samples[int(q*float64(len(samples)-1))] }
-	return percentiles{p50: at(0.50), p99: at(0.99)}
+	return percentiles{p50: at(0.50), p99: at(0.99), max: samples[len(samples)-1]}
 }
 
 func measureSequential(t *testing.T, client *http.Client, url string) percentiles {
