@@ -6,8 +6,10 @@ package cgrouptest
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -54,14 +56,23 @@ func (tr *Tree) dirs(name string) []string {
 	return out
 }
 
-// Create makes the cgroup (and missing parents) in every hierarchy.
+// Create makes the cgroup (and missing parents) in every hierarchy, and
+// remembers each one it made for Cleanup, parents included.
 func (tr *Tree) Create(name string) error {
+	var missing []string
+	for p := path.Clean(name); p != "/" && p != "."; p = path.Dir(p) {
+		if dirs := tr.dirs(p); len(dirs) > 0 {
+			if _, err := os.Stat(dirs[0]); errors.Is(err, fs.ErrNotExist) {
+				missing = append([]string{p}, missing...)
+			}
+		}
+	}
 	for _, dir := range tr.dirs(name) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create cgroup %s: %w", dir, err)
 		}
 	}
-	tr.created = append(tr.created, name)
+	tr.created = append(tr.created, missing...)
 	return nil
 }
 

@@ -31,9 +31,6 @@ func TestOOMKillsAreCountedAndLogged(t *testing.T) {
 	})
 	srv := serverproc.Start(t, serverBinary)
 	parent := fmt.Sprintf("/kss-node-oom-%d", os.Getpid())
-	if err := tree.Create(parent); err != nil {
-		t.Fatal(err)
-	}
 
 	// The watcher starts beside the first tick: kill in fresh cgroups until
 	// one kill is counted.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Main is the TestMain body of an end-to-end package: without root every
@@ -36,6 +38,21 @@ type Cluster struct {
 func StartCluster(t testing.TB, name string) *Cluster {
 	t.Helper()
 	cgroupRoot := fmt.Sprintf("/%s-%d-%d", name, os.Getpid(), time.Now().UnixNano()%100000)
+	// The pod root with the node's allocatable memory as its limit, as the
+	// kubelet enforces node allocatable on it (no reservations: all of it).
+	// Removed last, after containerd took its pods down.
+	t.Cleanup(func() {
+		if err := removePodCgroups(cgroupRoot); err != nil {
+			t.Errorf("remove %s: %v", cgroupRoot, err)
+		}
+	})
+	memTotal, err := memTotalBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := createCgroup(cgroupRoot+"/kubepods", memTotal); err != nil {
+		t.Fatal(err)
+	}
 	rt, err := StartContainerd(context.Background(), Options{
 		Logf:         t.Logf,
 		CgroupParent: cgroupRoot + "/kubepods/burstable",
@@ -64,4 +81,20 @@ func (c *Cluster) ServerArgs(extra ...string) []string {
 		"--pod-logs-dir=" + c.Runtime.PodLogDir(),
 		"--root-dir=" + c.Runtime.RootDir(),
 	}, extra...)
+}
+
+// memTotalBytes is the machine's memory capacity, MemTotal of /proc/meminfo.
+func memTotalBytes() (int64, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0, err
+	}
+	meminfo, err := fs.Meminfo()
+	if err != nil {
+		return 0, fmt.Errorf("read meminfo: %w", err)
+	}
+	if meminfo.MemTotal == nil {
+		return 0, fmt.Errorf("meminfo has no MemTotal")
+	}
+	return int64(*meminfo.MemTotal) * 1024, nil
 }

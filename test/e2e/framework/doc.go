@@ -37,6 +37,9 @@
 // Pods look like the kubelet's: sandbox metadata and io.kubernetes.pod.*
 // labels, io.kubernetes.container.name on containers, cgroups at
 // <CgroupParent>/pod<uid>/<container id> (default parent /kubepods/burstable),
+// the pod cgroup made before its sandbox with the sum of the containers'
+// memory limits when all have one (StartCluster also gives its pod root the
+// machine's memory as limit, as node allocatable does),
 // logs at /var/log/pods/<ns>_<name>_<uid>/<container>/<attempt>.log, emptyDir
 // volumes at <RootDir>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>.
 // RestartContainer starts attempt+1 and keeps the exited instance.

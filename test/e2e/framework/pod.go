@@ -187,6 +187,9 @@ func (r *Runtime) RunPod(ctx context.Context, spec PodSpec) (_ *Pod, err error) 
 		pod.Volumes[v] = dir
 	}
 
+	if err := createCgroup(pod.CgroupParent, podMemoryLimit(spec)); err != nil {
+		return nil, fmt.Errorf("pod %s: %w", pod.Name, err)
+	}
 	pod.sandboxConfig = sandboxConfig(spec, pod.CgroupParent, pod.LogDir)
 	resp, err := r.runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pod.sandboxConfig})
 	if err != nil {
@@ -522,4 +525,43 @@ func parseVerboseInfo(info map[string]string) (pid int, netnsPath string, err er
 		}
 	}
 	return parsed.Pid, netnsPath, nil
+}
+
+// podMemoryLimit is the memory limit the kubelet puts on a pod cgroup: the
+// sum of its containers' limits when every container has one, else none
+// (ResourceConfigForPod).
+func podMemoryLimit(spec PodSpec) int64 {
+	var sum int64
+	for _, c := range spec.Containers {
+		if c.MemoryLimitBytes <= 0 {
+			return 0
+		}
+		sum += c.MemoryLimitBytes
+	}
+	return sum
+}
+
+// createCgroup makes a cgroup in every hierarchy with a memory limit (0:
+// none), as the kubelet's container manager makes the pod cgroups before
+// their sandboxes and the pod root with the node's allocatable memory.
+func createCgroup(cgroupPath string, memoryLimit int64) error {
+	for _, mountpoint := range cgroupMountpoints() {
+		dir := filepath.Join(mountpoint, cgroupPath)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create cgroup: %w", err)
+		}
+		if memoryLimit <= 0 {
+			continue
+		}
+		for _, file := range []string{"memory.limit_in_bytes", "memory.max"} { // v1, v2
+			limitFile := filepath.Join(dir, file)
+			if _, err := os.Stat(limitFile); err != nil {
+				continue
+			}
+			if err := os.WriteFile(limitFile, []byte(strconv.FormatInt(memoryLimit, 10)), 0o644); err != nil {
+				return fmt.Errorf("set memory limit of %s: %w", cgroupPath, err)
+			}
+		}
+	}
+	return nil
 }

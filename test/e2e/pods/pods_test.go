@@ -231,6 +231,10 @@ func TestPodsFromContainerd(t *testing.T) {
 		}
 	})
 
+	t.Run("keys match the kubelet's pod", func(t *testing.T) {
+		testShapeMatchesKubelet(t, srv)
+	})
+
 	t.Run("only_cpu_and_memory", func(t *testing.T) {
 		cpuMem := getSummary(t, srv, "?only_cpu_and_memory=true")
 		if len(cpuMem.Pods) != 3 {
