@@ -127,6 +127,9 @@ func TestBehindTheAPIServer(t *testing.T) {
 		Groups:   []string{"system:serviceaccounts", "system:authenticated"},
 	})
 	api.SetPolicy(func(spec authorizationv1.SubjectAccessReviewSpec) bool {
+		if spec.User == "resource-scraper" { // metrics-server 0.6+'s RBAC: get nodes/metrics
+			return spec.ResourceAttributes.Subresource == "metrics"
+		}
 		return spec.User != "bob"
 	})
 	dir := t.TempDir()
@@ -179,6 +182,19 @@ func TestBehindTheAPIServer(t *testing.T) {
 		if !slices.Equal(subresources, []string{"stats", "healthz"}) {
 			t.Errorf("reviewed subresources %v, want [stats healthz]", subresources)
 		}
+	})
+	t.Run("nodes/metrics alone reaches the resource metrics", func(t *testing.T) {
+		scraper := clusterCA.ClientCert(t, "resource-scraper")
+		status, body := get(t, client(roots, &scraper), s.URL+"/metrics/resource")
+		if status != http.StatusOK || !strings.Contains(body, "node_cpu_usage_seconds_total") {
+			t.Errorf("/metrics/resource: %d %q", status, body)
+		}
+		status, body = get(t, client(roots, &scraper), s.URL+"/stats/summary")
+		want := "Forbidden (user=resource-scraper, verb=get, resource=nodes, subresource(s)=[stats])\n"
+		if status != http.StatusForbidden || body != want {
+			t.Errorf("/stats/summary: %d %q, want 403 %q", status, body, want)
+		}
+		api.TakeReviews()
 	})
 	t.Run("denied", func(t *testing.T) {
 		bob := clusterCA.ClientCert(t, "bob")
