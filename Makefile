@@ -7,7 +7,7 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/')
 E2E_PKGS  = $(shell $(GO) list ./test/...)
 APT_PKGS := containerd runc containernetworking-plugins
 
-.PHONY: all build run test unit e2e deps bench lint fmt fuzz clean
+.PHONY: all build run test unit e2e deps bench lint fmt fuzz diff clean
 
 all: build
 
@@ -28,6 +28,12 @@ test: deps lint unit e2e
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 	$(GO) test -run '^$$' -fuzz FuzzLegacyRequest -fuzztime 20000x ./server/
+
+# A real kubelet v1.36.3 (built from source, about 7 minutes; KSS_KUBELET=<binary>
+# skips that) and this server on one containerd: their summaries of the same pod
+# must have the same keys and agreeing values.
+diff: deps
+	KSS_DIFF=1 $(GO) test -count=1 -v -timeout 40m ./test/diff/
 
 # Longer fuzzing of the legacy endpoints' body and path parsing. Budgets are
 # counts, not durations: a -fuzztime duration races Go 1.26's fuzz

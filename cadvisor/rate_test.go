@@ -78,7 +78,9 @@ func TestSampleRing(t *testing.T) {
 		{name: "under capacity", capacity: 3, retention: time.Minute, push: []int{0, 10}, want: []int{0, 10}},
 		{name: "capacity evicts oldest", capacity: 3, retention: time.Minute, push: []int{0, 10, 20, 30, 40}, want: []int{20, 30, 40}},
 		{name: "retention evicts old", capacity: 13, retention: 20 * time.Second, push: []int{0, 10, 20, 30, 45}, want: []int{30, 45}},
-		{name: "newest always kept", capacity: 3, retention: time.Second, push: []int{0, 100}, want: []int{100}},
+		{name: "the last two always kept", capacity: 3, retention: time.Second, push: []int{0, 100}, want: []int{0, 100}},
+		{name: "the last two of many", capacity: 3, retention: time.Second, push: []int{0, 100, 200}, want: []int{100, 200}},
+		{name: "a late tick keeps the rate", capacity: 2, retention: 10 * time.Second, push: []int{0, 10, 21}, want: []int{10, 21}},
 		{name: "retention boundary is inclusive", capacity: 5, retention: 20 * time.Second, push: []int{0, 10, 20}, want: []int{0, 10, 20}},
 	}
 	for _, tt := range tests {

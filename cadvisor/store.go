@@ -35,7 +35,10 @@ func newSampleRing(capacity int) sampleRing {
 	return sampleRing{buf: make([]*Sample, capacity)}
 }
 
-// push appends s and evicts what falls out of capacity or retention.
+// push appends s and evicts what falls out of capacity or retention, but
+// never one of the last two samples: usageNanoCores needs both, and with a
+// retention close to the interval a tick that comes a little late would
+// otherwise leave one sample and no rate every other tick.
 func (r *sampleRing) push(s *Sample, retention time.Duration) {
 	if r.n == len(r.buf) {
 		r.start = (r.start + 1) % len(r.buf)
@@ -43,7 +46,7 @@ func (r *sampleRing) push(s *Sample, retention time.Duration) {
 	}
 	r.buf[(r.start+r.n)%len(r.buf)] = s
 	r.n++
-	for r.n > 1 && s.Timestamp.Sub(r.buf[r.start].Timestamp) > retention {
+	for r.n > 2 && s.Timestamp.Sub(r.buf[r.start].Timestamp) > retention {
 		r.buf[r.start] = nil
 		r.start = (r.start + 1) % len(r.buf)
 		r.n--

@@ -130,7 +130,8 @@ type CgroupInfo struct {
 	// root, e.g. "/kubepods/burstable/pod<uid>/<container-id>".
 	Name string
 	Spec Spec
-	// Samples are oldest first, at most the retention window.
+	// Samples are oldest first, at most the retention window, but always
+	// the last two (a rate needs them).
 	Samples []*Sample
 }
 

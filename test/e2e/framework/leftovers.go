@@ -118,7 +118,7 @@ func removeStaleWorkDir(dir string, logf func(string, ...any)) error {
 			}
 			return pids
 		}, logf),
-		unmountUnder(dir),
+		UnmountUnder(dir),
 	}
 	for _, cg := range cgroups {
 		errs = append(errs, removePodCgroups(cg))

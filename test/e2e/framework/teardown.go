@@ -66,7 +66,7 @@ func (r *Runtime) Stop() error {
 		errs = append(errs, r.stopContainerd())
 	}
 	errs = append(errs, killProcesses(r.leftoverPIDs, r.logf))
-	errs = append(errs, unmountUnder(r.dir))
+	errs = append(errs, UnmountUnder(r.dir))
 	for _, p := range pods {
 		errs = append(errs, removePodCgroups(p.CgroupParent))
 		errs = append(errs, r.removePodDirs(p))
@@ -226,8 +226,8 @@ func killProcesses(list func() []int, logf func(string, ...any)) error {
 	}
 }
 
-// unmountUnder lazily unmounts every mount point below dir, deepest first.
-func unmountUnder(dir string) error {
+// UnmountUnder lazily unmounts every mount point below dir, deepest first.
+func UnmountUnder(dir string) error {
 	deadline := time.Now().Add(teardownTimeout)
 	for {
 		mounts, err := mountpointsUnder(dir)
@@ -390,6 +390,10 @@ func cgroupPIDs(cgroupPath string) []int {
 // removePodCgroups removes cgroupPath and everything below it in every
 // hierarchy, deepest first. A cgroup whose last task just died may be busy
 // for a moment, so EBUSY is retried.
+// RemoveCgroupTree removes a cgroup and everything below it in every
+// hierarchy, deepest first; its processes must be gone.
+func RemoveCgroupTree(cgroupPath string) error { return removePodCgroups(cgroupPath) }
+
 func removePodCgroups(cgroupPath string) error {
 	var errs []error
 	for _, dir := range CgroupDirs(cgroupPath) {

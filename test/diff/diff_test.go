@@ -1,0 +1,427 @@
+// Package diff runs a real kubelet v1.36.3 and this server side by side on
+// one containerd and compares their /stats/summary for the same pod: the
+// same JSON keys, and values that agree within what their different sample
+// times allow. It builds the kubelet from source (about 7 minutes on 2
+// cores), so it runs only with KSS_DIFF=1 (make diff); KSS_KUBELET names an
+// already built kubelet binary to skip the build.
+package diff
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"kubelet-stats-server/test/e2e/framework"
+	"kubelet-stats-server/test/serverproc"
+)
+
+const (
+	kubeletVersion = "v1.36.3"
+	podName        = "work"
+	podNamespace   = "default"
+	// cadvisorSocket is the only place the kubelet's cAdvisor looks for
+	// containerd; without it pods lack network stats.
+	cadvisorSocket = "/run/containerd/containerd.sock"
+	// kubeletDefaultRoot is where the kubelet puts its device plugin socket.
+	kubeletDefaultRoot = "/var/lib/kubelet"
+)
+
+var serverBinary string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("KSS_DIFF") == "" {
+		fmt.Fprintln(os.Stderr, "skipping: the kubelet differential test runs with KSS_DIFF=1 (make diff)")
+		os.Exit(0)
+	}
+	os.Exit(framework.Main(func() int { return serverproc.RunTests(m, &serverBinary) }))
+}
+
+func TestSummaryMatchesKubelet(t *testing.T) {
+	kubelet := kubeletBinary(t)
+	// The kubelet makes /kubepods and leaves it behind; one that exists
+	// already belongs to a kubelet on this machine, whose pods ours would
+	// be killed among. Removed last, after containerd took the pod down.
+	if dirs := framework.CgroupDirs("/kubepods"); len(dirs) > 0 {
+		t.Skipf("%v exists: a kubelet runs on this machine", dirs)
+	}
+	t.Cleanup(func() {
+		if err := framework.RemoveCgroupTree("/kubepods"); err != nil {
+			t.Errorf("remove the kubelet's /kubepods: %v", err)
+		}
+	})
+	// Its device plugin socket lives at a fixed path whatever --root-dir
+	// says; a /var/lib/kubelet made for it would also change our node fs.
+	if _, err := os.Stat(kubeletDefaultRoot); err == nil {
+		t.Skipf("%s exists: a kubelet runs or ran on this machine", kubeletDefaultRoot)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(kubeletDefaultRoot) })
+	rt, err := framework.StartContainerd(context.Background(), framework.Options{Logf: t.Logf, PodLogDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start containerd: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := rt.Stop(); err != nil {
+			t.Errorf("stop containerd: %v", err)
+		}
+	})
+	if err := rt.ImportTestImages(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	linkCadvisorSocket(t, strings.TrimPrefix(rt.Endpoint(), "unix://"))
+
+	k := startKubelet(t, kubelet, rt)
+	kubeletSummary := func() *statsapi.Summary { return getSummary(t, k.base) }
+	t.Log("waiting for the kubelet to run the static pod")
+	waitFor(t, kubeletSummary, podReady)
+
+	ours := serverproc.Start(t, serverBinary,
+		"--container-runtime-endpoint="+rt.Endpoint(), "--cgroup-driver=cgroupfs",
+		"--root-dir="+k.rootDir, "--pod-logs-dir="+k.podLogsDir, "--housekeeping-interval=10s",
+		"--volume-stats-agg-period=1m")
+	ourSummary := func() *statsapi.Summary { return getSummary(t, ours.Base) }
+	waitFor(t, ourSummary, func(s *statsapi.Summary) bool { return podReady(s) && findPod(s).VolumeStats != nil })
+	waitFor(t, kubeletSummary, func(s *statsapi.Summary) bool { return podReady(s) && findPod(s).VolumeStats != nil })
+
+	theirs, mine := rawSummary(t, k.base), rawSummary(t, ours.Base)
+	t.Run("same keys", func(t *testing.T) {
+		compareKeys(t, "node", keysOf(t, theirs, nodeOf), keysOf(t, mine, nodeOf))
+		compareKeys(t, "pod", keysOf(t, theirs, podOf), keysOf(t, mine, podOf))
+	})
+	t.Run("same values", func(t *testing.T) {
+		var kubeletView, ourView statsapi.Summary
+		decode(t, theirs, &kubeletView)
+		decode(t, mine, &ourView)
+		compareValues(t, &kubeletView, &ourView)
+	})
+}
+
+type kubeletProcess struct {
+	base                string
+	rootDir, podLogsDir string
+}
+
+// startKubelet runs the kubelet standalone (no API server) with a static
+// pod: one container burning 0.2 cores and holding 50 MiB under a 100 MiB
+// limit, writing into an emptyDir.
+func startKubelet(t *testing.T, binary string, rt *framework.Runtime) *kubeletProcess {
+	dir := t.TempDir()
+	k := &kubeletProcess{rootDir: filepath.Join(dir, "root"), podLogsDir: filepath.Join(dir, "pods-logs")}
+	manifests := filepath.Join(dir, "manifests")
+	port := serverproc.FreePort(t)
+	k.base = fmt.Sprintf("http://127.0.0.1:%d", port)
+	for _, d := range []string{k.rootDir, k.podLogsDir, manifests} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(manifests, "work.yaml"), fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+  namespace: %s
+spec:
+  containers:
+  - name: work
+    image: %s
+    imagePullPolicy: Never
+    args: ["-cpu", "0.2", "-mem", "50", "-net", "-write", "/scratch"]
+    resources:
+      limits: {memory: 100Mi}
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+  volumes: [{name: scratch, emptyDir: {}}]
+`, podName, podNamespace, framework.WorkImage))
+	config := filepath.Join(dir, "kubelet.yaml")
+	writeFile(t, config, fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+failSwapOn: false
+makeIPTablesUtilChains: false
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: %s
+staticPodPath: %s
+podLogsDir: %s
+address: 127.0.0.1
+readOnlyPort: %d
+port: %d
+healthzPort: 0
+authentication:
+  anonymous: {enabled: true}
+  webhook: {enabled: false}
+authorization: {mode: AlwaysAllow}
+`, rt.Endpoint(), manifests, k.podLogsDir, port, serverproc.FreePort(t)))
+	cmd := exec.Command(binary, "--config="+config, "--root-dir="+k.rootDir, "--cert-dir="+filepath.Join(dir, "pki"),
+		"--hostname-override=kss-diff", "-v=2")
+	logFile, err := os.Create(filepath.Join(dir, "kubelet.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start kubelet: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		// The kubelet bind-mounts its root dir onto itself (shared mounts).
+		if err := framework.UnmountUnder(dir); err != nil {
+			t.Errorf("unmount the kubelet's mounts: %v", err)
+		}
+		if t.Failed() {
+			if log, err := os.ReadFile(logFile.Name()); err == nil {
+				t.Logf("kubelet log (tail):\n%s", tail(string(log), 60))
+			}
+		}
+	})
+	return k
+}
+
+// kubeletBinary is KSS_KUBELET or a kubelet built from the published
+// module in a scratch module, never inside this repository.
+func kubeletBinary(t *testing.T) string {
+	if path := os.Getenv("KSS_KUBELET"); path != "" {
+		return path
+	}
+	dir := t.TempDir()
+	kubernetes, err := exec.Command("go", "mod", "download", "-json", "k8s.io/kubernetes@"+kubeletVersion).Output()
+	if err != nil {
+		t.Fatalf("download k8s.io/kubernetes: %v", err)
+	}
+	var module struct{ GoMod string }
+	if err := json.Unmarshal(kubernetes, &module); err != nil {
+		t.Fatal(err)
+	}
+	upstream, err := os.ReadFile(module.GoMod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "go.mod"), scratchGoMod(string(upstream)))
+	writeFile(t, filepath.Join(dir, "main.go"), "package main\n\nimport _ \"k8s.io/kubernetes/cmd/kubelet/app\"\n\nfunc main() {}\n")
+	t.Logf("building kubelet %s (about 7 minutes)", kubeletVersion)
+	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", "kubelet", "k8s.io/kubernetes/cmd/kubelet"}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %v: %v\n%s", args, err, out)
+		}
+	}
+	return filepath.Join(dir, "kubelet")
+}
+
+// scratchGoMod requires k8s.io/kubernetes and points every module its go.mod
+// takes from ./staging at the published version of the same release.
+func scratchGoMod(upstream string) string {
+	var b strings.Builder
+	b.WriteString("module kubeletbuild\n\ngo 1.26\n\nrequire k8s.io/kubernetes " + kubeletVersion + "\n\nreplace (\n")
+	staging := "v0" + strings.TrimPrefix(kubeletVersion, "v1")
+	for _, line := range strings.Split(upstream, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 3 && fields[1] == "=>" && strings.HasPrefix(fields[2], "./staging/") {
+			fmt.Fprintf(&b, "\t%s => %s %s\n", fields[0], fields[0], staging)
+		}
+	}
+	b.WriteString(")\n")
+	return b.String()
+}
+
+// linkCadvisorSocket points cAdvisor's fixed containerd path at our
+// containerd for the test, refusing to touch a real one.
+func linkCadvisorSocket(t *testing.T, socket string) {
+	if _, err := os.Lstat(cadvisorSocket); err == nil {
+		t.Skipf("%s exists: a containerd runs on this machine", cadvisorSocket)
+	}
+	if err := os.MkdirAll(filepath.Dir(cadvisorSocket), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(socket, cadvisorSocket); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(cadvisorSocket) })
+}
+
+func getSummary(t *testing.T, base string) *statsapi.Summary {
+	t.Helper()
+	var s statsapi.Summary
+	decode(t, rawSummary(t, base), &s)
+	return &s
+}
+
+func rawSummary(t *testing.T, base string) []byte {
+	t.Helper()
+	resp, err := http.Get(base + "/stats/summary")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var body json.RawMessage
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
+		return nil
+	}
+	return body
+}
+
+func decode(t *testing.T, body []byte, into any) {
+	t.Helper()
+	if body == nil {
+		return
+	}
+	if err := json.Unmarshal(body, into); err != nil {
+		t.Fatalf("decode summary: %v", err)
+	}
+}
+
+// waitFor polls get until ready holds.
+func waitFor(t *testing.T, get func() *statsapi.Summary, ready func(*statsapi.Summary) bool) {
+	t.Helper()
+	for !ready(get()) {
+		time.Sleep(time.Second)
+	}
+}
+
+func findPod(s *statsapi.Summary) *statsapi.PodStats {
+	for i := range s.Pods {
+		if strings.HasPrefix(s.Pods[i].PodRef.Name, podName) && s.Pods[i].PodRef.Namespace == podNamespace {
+			return &s.Pods[i]
+		}
+	}
+	return nil
+}
+
+// podReady: the pod is listed with a cpu rate and network for its container.
+func podReady(s *statsapi.Summary) bool {
+	pod := findPod(s)
+	return pod != nil && len(pod.Containers) == 1 && pod.Containers[0].CPU != nil &&
+		pod.Containers[0].CPU.UsageNanoCores != nil && pod.Network != nil
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tail(s string, lines int) string {
+	all := strings.Split(s, "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+// keysOf lists the key paths of a part of a summary body.
+func keysOf(t *testing.T, body []byte, part func(map[string]any) any) map[string]bool {
+	t.Helper()
+	var summary map[string]any
+	if err := json.Unmarshal(body, &summary); err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]bool{}
+	keyPaths(part(summary), "", paths)
+	return paths
+}
+
+func nodeOf(summary map[string]any) any { return summary["node"] }
+
+func podOf(summary map[string]any) any {
+	pods, _ := summary["pods"].([]any)
+	for _, pod := range pods {
+		ref, _ := pod.(map[string]any)["podRef"].(map[string]any)
+		if name, _ := ref["name"].(string); strings.HasPrefix(name, podName) {
+			return pod
+		}
+	}
+	return nil
+}
+
+func keyPaths(v any, prefix string, out map[string]bool) {
+	switch v := v.(type) {
+	case map[string]any:
+		for key, child := range v {
+			out[prefix+"."+key] = true
+			keyPaths(child, prefix+"."+key, out)
+		}
+	case []any:
+		for _, child := range v {
+			keyPaths(child, prefix+"[]", out)
+		}
+	}
+}
+
+func compareKeys(t *testing.T, what string, kubelet, ours map[string]bool) {
+	t.Helper()
+	for path := range kubelet {
+		if !ours[path] {
+			t.Errorf("%s: the kubelet has %s, we do not", what, path)
+		}
+	}
+	for path := range ours {
+		if !kubelet[path] {
+			t.Errorf("%s: we have %s, the kubelet does not", what, path)
+		}
+	}
+}
+
+// compareValues checks the quantities both read from the same kernel: equal
+// within what the different sample times and a few percent allow.
+func compareValues(t *testing.T, kubelet, ours *statsapi.Summary) {
+	theirPod, ourPod := findPod(kubelet), findPod(ours)
+	their, our := theirPod.Containers[0], ourPod.Containers[0]
+	rate := float64(*our.CPU.UsageNanoCores)
+	counter := func(what string, theirs, ours *uint64, theirTime, ourTime time.Time, perSecond float64) {
+		t.Helper()
+		if theirs == nil || ours == nil {
+			t.Errorf("%s: kubelet %v, ours %v", what, theirs, ours)
+			return
+		}
+		allowed := perSecond*math.Abs(ourTime.Sub(theirTime).Seconds())*1.25 + perSecond*0.5
+		if diff := math.Abs(float64(*ours) - float64(*theirs)); diff > allowed {
+			t.Errorf("%s: kubelet %d at %v, ours %d at %v: %.0f apart, allowed %.0f", what, *theirs, theirTime, *ours, ourTime, diff, allowed)
+		}
+	}
+	gauge := func(what string, theirs, ours *uint64, tolerance float64) {
+		t.Helper()
+		if theirs == nil || ours == nil {
+			t.Errorf("%s: kubelet %v, ours %v", what, theirs, ours)
+			return
+		}
+		if diff := math.Abs(float64(*ours) - float64(*theirs)); diff > tolerance*float64(*theirs) {
+			t.Errorf("%s: kubelet %d, ours %d", what, *theirs, *ours)
+		}
+	}
+	counter("container cpu usageCoreNanoSeconds", their.CPU.UsageCoreNanoSeconds, our.CPU.UsageCoreNanoSeconds, their.CPU.Time.Time, our.CPU.Time.Time, rate)
+	counter("pod cpu usageCoreNanoSeconds", theirPod.CPU.UsageCoreNanoSeconds, ourPod.CPU.UsageCoreNanoSeconds, theirPod.CPU.Time.Time, ourPod.CPU.Time.Time, rate)
+	gauge("container usageNanoCores", their.CPU.UsageNanoCores, our.CPU.UsageNanoCores, 0.3)
+	gauge("container memory workingSetBytes", their.Memory.WorkingSetBytes, our.Memory.WorkingSetBytes, 0.1)
+	gauge("container memory availableBytes", their.Memory.AvailableBytes, our.Memory.AvailableBytes, 0.1)
+	gauge("pod memory workingSetBytes", theirPod.Memory.WorkingSetBytes, ourPod.Memory.WorkingSetBytes, 0.1)
+	gauge("container rootfs capacityBytes", their.Rootfs.CapacityBytes, our.Rootfs.CapacityBytes, 0.01)
+	gauge("pod volume usedBytes", theirPod.VolumeStats[0].UsedBytes, ourPod.VolumeStats[0].UsedBytes, 0.1)
+	gauge("node memory capacity (workingSet + available)", sum(kubelet.Node.Memory.WorkingSetBytes, kubelet.Node.Memory.AvailableBytes),
+		sum(ours.Node.Memory.WorkingSetBytes, ours.Node.Memory.AvailableBytes), 0.01)
+	gauge("node fs capacityBytes", kubelet.Node.Fs.CapacityBytes, ours.Node.Fs.CapacityBytes, 0.01)
+	if theirPod.PodRef != ourPod.PodRef {
+		t.Errorf("podRef: kubelet %+v, ours %+v", theirPod.PodRef, ourPod.PodRef)
+	}
+	if !their.StartTime.Equal(&our.StartTime) {
+		t.Errorf("container startTime: kubelet %v, ours %v", their.StartTime, our.StartTime)
+	}
+	if theirPod.Network.Name != ourPod.Network.Name {
+		t.Errorf("pod network interface: kubelet %q, ours %q", theirPod.Network.Name, ourPod.Network.Name)
+	}
+}
+
+func sum(a, b *uint64) *uint64 {
+	if a == nil || b == nil {
+		return nil
+	}
+	s := *a + *b
+	return &s
+}
