@@ -1,7 +1,7 @@
 // Package diff runs a real kubelet v1.36.3 and this server side by side on
-// one containerd and compares their /stats/summary for the same pod: the
-// same JSON keys, and values that agree within what their different sample
-// times allow. It builds the kubelet from source (about 7 minutes on 2
+// one containerd and compares their /stats/summary for the same pod (the
+// same JSON keys, values that agree within what their different sample
+// times allow) and their /metrics/resource and /metrics/cadvisor families. It builds the kubelet from source (about 7 minutes on 2
 // cores), so it runs only with KSS_DIFF=1 (make diff); KSS_KUBELET names an
 // already built kubelet binary to skip the build.
 package diff
@@ -15,10 +15,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"kubelet-stats-server/test/e2e/framework"
@@ -96,6 +100,14 @@ func TestSummaryMatchesKubelet(t *testing.T) {
 	t.Run("same keys", func(t *testing.T) {
 		compareKeys(t, "node", keysOf(t, theirs, nodeOf), keysOf(t, mine, nodeOf))
 		compareKeys(t, "pod", keysOf(t, theirs, podOf), keysOf(t, mine, podOf))
+	})
+	t.Run("same resource metrics", func(t *testing.T) {
+		theirs, ours := scrape(t, k.base+"/metrics/resource"), scrape(t, ours.Base+"/metrics/resource")
+		compareFamilies(t, theirs, ours, nil)
+	})
+	t.Run("same cadvisor metrics", func(t *testing.T) {
+		theirs, ours := scrape(t, k.base+"/metrics/cadvisor"), scrape(t, ours.Base+"/metrics/cadvisor")
+		compareFamilies(t, theirs, ours, cadvisorFamiliesWeLack)
 	})
 	t.Run("same values", func(t *testing.T) {
 		var kubeletView, ourView statsapi.Summary
@@ -424,4 +436,72 @@ func sum(a, b *uint64) *uint64 {
 	}
 	s := *a + *b
 	return &s
+}
+
+// cadvisorFamiliesWeLack are the /metrics/cadvisor families the collector
+// has no data for (docs/compatibility.md): per-device filesystem usage and
+// I/O, and per-process limits.
+var cadvisorFamiliesWeLack = map[string]bool{
+	"container_fs_inodes_free": true, "container_fs_inodes_total": true, "container_fs_io_current": true,
+	"container_fs_io_time_seconds_total": true, "container_fs_io_time_weighted_seconds_total": true,
+	"container_fs_limit_bytes": true, "container_fs_read_seconds_total": true, "container_fs_reads_merged_total": true,
+	"container_fs_reads_total": true, "container_fs_sector_reads_total": true, "container_fs_sector_writes_total": true,
+	"container_fs_usage_bytes": true, "container_fs_write_seconds_total": true, "container_fs_writes_merged_total": true,
+	"container_fs_writes_total": true, "container_ulimits_soft": true,
+}
+
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse %s: %v", url, err)
+	}
+	return families
+}
+
+// compareFamilies wants the kubelet's families, help texts, types and label
+// names, except the families in lacking.
+func compareFamilies(t *testing.T, kubelet, ours map[string]*dto.MetricFamily, lacking map[string]bool) {
+	t.Helper()
+	for name, theirs := range kubelet {
+		mine := ours[name]
+		switch {
+		case mine == nil && lacking[name]:
+			continue
+		case mine == nil:
+			t.Errorf("the kubelet serves %s, we do not", name)
+			continue
+		case lacking[name]:
+			t.Errorf("we serve %s, listed as lacking: update the list and the docs", name)
+		}
+		if mine.GetHelp() != theirs.GetHelp() || mine.GetType() != theirs.GetType() {
+			t.Errorf("%s: help %q type %v, kubelet %q %v", name, mine.GetHelp(), mine.GetType(), theirs.GetHelp(), theirs.GetType())
+		}
+		if got, want := labelNames(mine), labelNames(theirs); got != want {
+			t.Errorf("%s: labels %s, kubelet %s", name, got, want)
+		}
+	}
+	for name := range ours {
+		if kubelet[name] == nil {
+			t.Errorf("we serve %s, the kubelet does not", name)
+		}
+	}
+}
+
+func labelNames(family *dto.MetricFamily) string {
+	if len(family.Metric) == 0 {
+		return ""
+	}
+	var names []string
+	for _, l := range family.Metric[0].Label {
+		names = append(names, l.GetName())
+	}
+	slices.Sort(names)
+	return strings.Join(names, ",")
 }
