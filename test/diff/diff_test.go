@@ -394,6 +394,7 @@ func compareValues(t *testing.T, kubelet, ours *statsapi.Summary) {
 			return
 		}
 		allowed := perSecond*math.Abs(ourTime.Sub(theirTime).Seconds())*1.25 + perSecond*0.5
+		t.Logf("%s: kubelet %d at %v, ours %d at %v", what, *theirs, theirTime, *ours, ourTime)
 		if diff := math.Abs(float64(*ours) - float64(*theirs)); diff > allowed {
 			t.Errorf("%s: kubelet %d at %v, ours %d at %v: %.0f apart, allowed %.0f", what, *theirs, theirTime, *ours, ourTime, diff, allowed)
 		}
@@ -404,6 +405,7 @@ func compareValues(t *testing.T, kubelet, ours *statsapi.Summary) {
 			t.Errorf("%s: kubelet %v, ours %v", what, theirs, ours)
 			return
 		}
+		t.Logf("%s: kubelet %d, ours %d", what, *theirs, *ours)
 		if diff := math.Abs(float64(*ours) - float64(*theirs)); diff > tolerance*float64(*theirs) {
 			t.Errorf("%s: kubelet %d, ours %d", what, *theirs, *ours)
 		}
@@ -419,6 +421,23 @@ func compareValues(t *testing.T, kubelet, ours *statsapi.Summary) {
 	gauge("node memory capacity (workingSet + available)", sum(kubelet.Node.Memory.WorkingSetBytes, kubelet.Node.Memory.AvailableBytes),
 		sum(ours.Node.Memory.WorkingSetBytes, ours.Node.Memory.AvailableBytes), 0.01)
 	gauge("node fs capacityBytes", kubelet.Node.Fs.CapacityBytes, ours.Node.Fs.CapacityBytes, 0.01)
+	near := func(what string, theirs, ours *uint64, slack float64) {
+		t.Helper()
+		if theirs == nil || ours == nil {
+			t.Errorf("%s: kubelet %v, ours %v", what, theirs, ours)
+			return
+		}
+		t.Logf("%s: kubelet %d, ours %d", what, *theirs, *ours)
+		if diff := math.Abs(float64(*ours) - float64(*theirs)); diff > slack+0.1*float64(*theirs) {
+			t.Errorf("%s: kubelet %d, ours %d", what, *theirs, *ours)
+		}
+	}
+	near("pod network rxBytes", theirPod.Network.RxBytes, ourPod.Network.RxBytes, 64<<10)
+	near("pod network txBytes", theirPod.Network.TxBytes, ourPod.Network.TxBytes, 64<<10)
+	near("container logs usedBytes", their.Logs.UsedBytes, our.Logs.UsedBytes, 64<<10)
+	near("pod ephemeral-storage usedBytes", theirPod.EphemeralStorage.UsedBytes, ourPod.EphemeralStorage.UsedBytes, 256<<10)
+	near("node fs usedBytes", kubelet.Node.Fs.UsedBytes, ours.Node.Fs.UsedBytes, 64<<20)
+	near("image fs usedBytes", kubelet.Node.Runtime.ImageFs.UsedBytes, ours.Node.Runtime.ImageFs.UsedBytes, 1<<20)
 	if theirPod.PodRef != ourPod.PodRef {
 		t.Errorf("podRef: kubelet %+v, ours %+v", theirPod.PodRef, ourPod.PodRef)
 	}
