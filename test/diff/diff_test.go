@@ -335,9 +335,7 @@ func keysOf(t *testing.T, body []byte, part func(map[string]any) any) map[string
 	if err := json.Unmarshal(body, &summary); err != nil {
 		t.Fatal(err)
 	}
-	paths := map[string]bool{}
-	keyPaths(part(summary), "", paths)
-	return paths
+	return framework.KeyPaths(part(summary))
 }
 
 func nodeOf(summary map[string]any) any { return summary["node"] }
@@ -351,20 +349,6 @@ func podOf(summary map[string]any) any {
 		}
 	}
 	return nil
-}
-
-func keyPaths(v any, prefix string, out map[string]bool) {
-	switch v := v.(type) {
-	case map[string]any:
-		for key, child := range v {
-			out[prefix+"."+key] = true
-			keyPaths(child, prefix+"."+key, out)
-		}
-	case []any:
-		for _, child := range v {
-			keyPaths(child, prefix+"[]", out)
-		}
-	}
 }
 
 func compareKeys(t *testing.T, what string, kubelet, ours map[string]bool) {

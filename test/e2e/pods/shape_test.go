@@ -7,24 +7,9 @@ import (
 	"slices"
 	"testing"
 
+	"kubelet-stats-server/test/e2e/framework"
 	"kubelet-stats-server/test/serverproc"
 )
-
-// keyPaths lists every key path of a decoded JSON value, arrays merged:
-// ".containers[].cpu.usageNanoCores".
-func keyPaths(v any, prefix string, out map[string]bool) {
-	switch v := v.(type) {
-	case map[string]any:
-		for key, child := range v {
-			out[prefix+"."+key] = true
-			keyPaths(child, prefix+"."+key, out)
-		}
-	case []any:
-		for _, child := range v {
-			keyPaths(child, prefix+"[]", out)
-		}
-	}
-}
 
 // nodePaths are the key paths of a summary body's node.
 func nodePaths(t *testing.T, body []byte) map[string]bool {
@@ -35,9 +20,7 @@ func nodePaths(t *testing.T, body []byte) map[string]bool {
 	if err := json.Unmarshal(body, &summary); err != nil {
 		t.Fatalf("decode summary: %v", err)
 	}
-	paths := map[string]bool{}
-	keyPaths(summary.Node, "", paths)
-	return paths
+	return framework.KeyPaths(summary.Node)
 }
 
 // podPaths are the key paths of the pod named name in a summary body.
@@ -51,9 +34,7 @@ func podPaths(t *testing.T, body []byte, name string) map[string]bool {
 	}
 	for _, pod := range summary.Pods {
 		if ref, _ := pod["podRef"].(map[string]any); ref["name"] == name {
-			paths := map[string]bool{}
-			keyPaths(pod, "", paths)
-			return paths
+			return framework.KeyPaths(pod)
 		}
 	}
 	t.Fatalf("pod %s not in the summary", name)
