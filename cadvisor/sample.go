@@ -28,6 +28,13 @@ func (c *Collector) readEntry(e *entry, buf *[]byte) readResult {
 	st := e.state.Load()
 	result := readResult{gen: e.gen.Load()}
 	sample, firstPID, err := c.readSample(e.name, st, buf)
+	if err != nil && !isVanished(err) {
+		// A cgroup torn down mid-read can leave a file half written (a
+		// "malformed line"), and one recreated under the same name at once
+		// defeats the existence check below: a second read tells a broken
+		// cgroup from one that merely changed under us.
+		sample, firstPID, err = c.readSample(e.name, st, buf)
+	}
 	switch {
 	case err == nil:
 		result.sample, result.firstPID = sample, firstPID
