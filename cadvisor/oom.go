@@ -6,7 +6,6 @@ import (
 	"path"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/euank/go-kmsg-parser/kmsgparser"
@@ -105,7 +104,7 @@ func (o *oomLines) add(line string, at time.Time) (OOMKill, bool) {
 		return OOMKill{}, false
 	}
 	m := killedLine.FindStringSubmatch(line)
-	if m == nil || !strings.Contains(line, "Killed process") {
+	if m == nil {
 		return OOMKill{}, false
 	}
 	if o.reported {

@@ -115,7 +115,8 @@ func TestWatchOOMKillsLive(t *testing.T) {
 	})
 	// The watcher may still be opening kmsg: keep killing in fresh cgroups
 	// until one of them is reported, then check that "before" never was.
-	for attempt := 0; ; attempt++ {
+	// Attempts are bounded so that a watcher that reports nothing fails.
+	for attempt := 0; attempt < maxOOMAttempts; attempt++ {
 		oomKill(after + strconv.Itoa(attempt))
 		if kill, seen := reportedKill(t, kills, after, before); seen {
 			if kill.Cgroup != kill.LimitCgroup || kill.ProcessName != "tail" || kill.PID <= 0 || kill.System() ||
@@ -125,7 +126,11 @@ func TestWatchOOMKillsLive(t *testing.T) {
 			return
 		}
 	}
+	t.Fatalf("none of %d OOM kills under %s was reported", maxOOMAttempts, after)
 }
+
+// maxOOMAttempts bounds the kills a live test makes before it gives up.
+const maxOOMAttempts = 20
 
 // reportedKill reads the kills reported so far and returns one in a cgroup
 // named with prefix, failing the test on one in forbidden.
