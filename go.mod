@@ -1,4 +1,4 @@
-module kubelet-stats-server
+module github.com/kubelet-stats-server/kubelet-stats-server
 
 go 1.26.0
 

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"kubelet-stats-server/cri"
-	"kubelet-stats-server/test/e2e/framework"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cri"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/e2e/framework"
 )
 
 // TestAgainstContainerd runs every client call against a real containerd

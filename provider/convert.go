@@ -4,7 +4,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 )
 
 // maxMemorySize is where the kubelet starts calling a limit "unlimited": the

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 )
 
 var sampleTime = time.Date(2026, 11, 22, 13, 22, 34, 500_000_000, time.UTC)

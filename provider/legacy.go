@@ -9,7 +9,7 @@ import (
 
 	cadvisorapi "github.com/google/cadvisor/info/v1"
 
-	"kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 )
 
 // Legacy answers the kubelet's cAdvisor JSON endpoints (/stats/,

@@ -14,7 +14,7 @@ import (
 	"k8s.io/klog/v2"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 )
 
 // samplesEverySecond returns n samples one second apart ending at sampleTime,

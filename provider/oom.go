@@ -1,7 +1,7 @@
 package provider
 
 import (
-	"kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 )
 
 // RecordOOMKill counts an OOM kill and logs it, naming the pod and

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 )
 
 func TestRecordOOMKill(t *testing.T) {

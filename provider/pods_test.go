@@ -7,8 +7,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/analyzer"
-	"kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/analyzer"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 )
 
 func sandbox(id, name string, created int64, state runtimeapi.PodSandboxState) *runtimeapi.PodSandbox {

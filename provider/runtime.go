@@ -9,7 +9,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
-	"kubelet-stats-server/cri"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cri"
 )
 
 // RuntimeService is the part of the CRI client a tick needs.

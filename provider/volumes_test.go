@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"kubelet-stats-server/analyzer"
+	"github.com/kubelet-stats-server/kubelet-stats-server/analyzer"
 )
 
 func TestPodVolumeStats(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/test/secure/authtest"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/secure/authtest"
 )
 
 func TestRequestSubresources(t *testing.T) {

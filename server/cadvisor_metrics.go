@@ -14,7 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"k8s.io/utils/clock"
 
-	"kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
 
 // cadvisorMetricsPath is where Prometheus (kube-prometheus-stack), Datadog

@@ -12,7 +12,7 @@ import (
 
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
 
 // TestEncodeSummaryMatchesKubelet decodes the kubelet's own bodies and wants

@@ -22,7 +22,7 @@ import (
 	"k8s.io/klog/v2"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
 
 // fakeSource is a SnapshotSource whose snapshot the test swaps.

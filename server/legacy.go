@@ -13,7 +13,7 @@ import (
 	restful "github.com/emicklei/go-restful/v3"
 	cadvisorapi "github.com/google/cadvisor/info/v1"
 
-	"kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
 
 // The kubelet's cAdvisor JSON endpoints (pkg/kubelet/server/stats/handler.go

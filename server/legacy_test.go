@@ -15,8 +15,8 @@ import (
 
 	cadvisorapi "github.com/google/cadvisor/info/v1"
 
-	"kubelet-stats-server/cadvisor"
-	"kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
 
 const (

@@ -12,7 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"k8s.io/klog/v2"
 
-	"kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
 
 // snapshotMetricsHandler serves Prometheus metrics derived from the current

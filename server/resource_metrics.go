@@ -2,7 +2,7 @@ package server
 
 import (
 	"cmp"
-	"kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 	"slices"
 	"time"
 

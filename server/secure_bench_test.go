@@ -9,7 +9,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 
-	"kubelet-stats-server/test/secure/authtest"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/secure/authtest"
 )
 
 // BenchmarkSecureHandler is the secure port's share of a cached scrape, the

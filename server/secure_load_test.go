@@ -15,7 +15,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 
-	"kubelet-stats-server/test/secure/authtest"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/secure/authtest"
 )
 
 const (

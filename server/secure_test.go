@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"kubelet-stats-server/test/secure/authtest"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/secure/authtest"
 )
 
 // handshake connects to ts with conf and returns the connection state.

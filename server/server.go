@@ -7,7 +7,7 @@ import (
 	restful "github.com/emicklei/go-restful/v3"
 	"k8s.io/klog/v2"
 
-	"kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
 
 // SnapshotSource returns the current immutable snapshot, or nil before the

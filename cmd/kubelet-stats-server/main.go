@@ -6,7 +6,7 @@ package main
 import (
 	"os"
 
-	"kubelet-stats-server/cmd/kubelet-stats-server/app"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cmd/kubelet-stats-server/app"
 )
 
 func main() {

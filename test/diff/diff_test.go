@@ -25,8 +25,8 @@ import (
 	"github.com/prometheus/common/model"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/test/e2e/framework"
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/e2e/framework"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 const (

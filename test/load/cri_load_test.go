@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"kubelet-stats-server/cri"
-	"kubelet-stats-server/test/e2e/framework"
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cri"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/e2e/framework"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 const (

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"kubelet-stats-server/test/cgrouptest"
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/cgrouptest"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 const (

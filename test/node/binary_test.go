@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"testing"
 
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 // serverBinary is built once per test process by TestMain.

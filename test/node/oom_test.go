@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"kubelet-stats-server/test/cgrouptest"
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/cgrouptest"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 // TestOOMKillsAreCountedAndLogged has the kernel OOM-kill a process under a

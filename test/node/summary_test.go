@@ -11,7 +11,7 @@ import (
 
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 func getSummary(t *testing.T, srv *serverproc.Server, method, query string) *statsapi.Summary {

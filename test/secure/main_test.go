@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 // serverBinary is built once per test process by TestMain.

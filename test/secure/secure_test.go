@@ -25,8 +25,8 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/test/secure/authtest"
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/secure/authtest"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 const nodeName = "test-node"

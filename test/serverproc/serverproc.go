@@ -27,7 +27,7 @@ func Build() (binary string, cleanup func(), err error) {
 		return "", nil, err
 	}
 	binary = filepath.Join(dir, "kubelet-stats-server")
-	build := exec.Command("go", "build", "-o", binary, "kubelet-stats-server/cmd/kubelet-stats-server")
+	build := exec.Command("go", "build", "-o", binary, "github.com/kubelet-stats-server/kubelet-stats-server/cmd/kubelet-stats-server")
 	if out, err := build.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("build server: %w\n%s", err, out)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
 
 // Options are the command-line flags. Where the kubelet has a flag for the

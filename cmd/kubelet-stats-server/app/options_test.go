@@ -7,7 +7,7 @@ import (
 
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
 
 func resolvedForTest(kubelet, runtime, misc, pods string) []provider.SystemCgroup {

@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
-	"kubelet-stats-server/server"
+	"github.com/kubelet-stats-server/kubelet-stats-server/server"
 )
 
 // The kubelet's client settings for its API server (--kube-api-qps,

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/pflag"
 	cliflag "k8s.io/component-base/cli/flag"
 
-	"kubelet-stats-server/server"
+	"github.com/kubelet-stats-server/kubelet-stats-server/server"
 )
 
 // SecureOptions are the flags of the secure port and the healthz port, with

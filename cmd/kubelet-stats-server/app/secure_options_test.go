@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"kubelet-stats-server/server"
+	"github.com/kubelet-stats-server/kubelet-stats-server/server"
 )
 
 // parseSecure parses args into fresh secure options, as the command does.

@@ -20,11 +20,11 @@ import (
 	"k8s.io/klog/v2"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/analyzer"
-	"kubelet-stats-server/cadvisor"
-	"kubelet-stats-server/cri"
-	"kubelet-stats-server/provider"
-	"kubelet-stats-server/server"
+	"github.com/kubelet-stats-server/kubelet-stats-server/analyzer"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cri"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/server"
 )
 
 // NewCommand builds the root command.

@@ -15,8 +15,8 @@ import (
 
 	cadvisorapi "github.com/google/cadvisor/info/v1"
 
-	"kubelet-stats-server/test/e2e/framework"
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/e2e/framework"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 const (

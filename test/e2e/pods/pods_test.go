@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/test/e2e/framework"
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/e2e/framework"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 const (

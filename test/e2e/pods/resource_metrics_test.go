@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 // resourceMetricsView is /metrics/resource parsed as metrics-server parses

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"testing"
 
-	"kubelet-stats-server/test/e2e/framework"
-	"kubelet-stats-server/test/serverproc"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/e2e/framework"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
