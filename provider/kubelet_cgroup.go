@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -12,7 +13,7 @@ import (
 type KubeletProcess struct {
 	PID int
 	// Cgroup is the kubelet's cgroup: the unified one on cgroup v2, otherwise
-	// the memory controller's (the kubelet insists cpu and memory agree).
+	// the one its cpu and memory controllers share.
 	Cgroup    string
 	StartTime time.Time
 }
@@ -20,7 +21,8 @@ type KubeletProcess struct {
 // DiscoverKubelet finds a process named "kubelet" and its cgroup. The kubelet
 // fills node.systemContainers["kubelet"] from its own /proc/self/cgroup; a
 // separate stats server has to look the kubelet up instead of using its own.
-// found is false when no kubelet runs.
+// found is false when no kubelet runs; an error says why a running
+// kubelet has no cgroup to report (as the kubelet then reports none).
 func DiscoverKubelet(procRoot string) (proc KubeletProcess, found bool, err error) {
 	fs, err := procfs.NewFS(procRoot)
 	if err != nil {
@@ -39,9 +41,9 @@ func DiscoverKubelet(procRoot string) (proc KubeletProcess, found bool, err erro
 		if err != nil {
 			continue // the process exited between listing and reading
 		}
-		cgroup, ok := accountingCgroup(cgroups)
-		if !ok {
-			continue
+		cgroup, err := accountingCgroup(cgroups)
+		if err != nil {
+			return KubeletProcess{}, false, fmt.Errorf("kubelet (pid %d): %w", p.PID, err)
 		}
 		proc = KubeletProcess{PID: p.PID, Cgroup: cgroup}
 		if stat, err := p.Stat(); err == nil {
@@ -54,16 +56,38 @@ func DiscoverKubelet(procRoot string) (proc KubeletProcess, found bool, err erro
 	return KubeletProcess{}, false, nil
 }
 
-// accountingCgroup picks the cgroup the kubelet would account itself to: the
-// memory controller's path on v1, the unified path on v2.
-func accountingCgroup(cgroups []procfs.Cgroup) (string, bool) {
-	for _, cg := range cgroups {
-		if slices.Contains(cg.Controllers, "memory") {
-			return cg.Path, true
+// accountingCgroup is the kubelet's getContainer (pkg/kubelet/cm): the
+// unified path on cgroup v2; on v1 the cpu and memory paths, which must be
+// the same, since the kubelet accounts itself to one cgroup. When they
+// differ the kubelet leaves KubeletCgroupsName empty and its summary has no
+// "kubelet" system container; so do we.
+func accountingCgroup(cgroups []procfs.Cgroup) (string, error) {
+	cpu, hasCPU := v1Path(cgroups, "cpu")
+	memory, hasMemory := v1Path(cgroups, "memory")
+	if !hasCPU && !hasMemory {
+		for _, cg := range cgroups {
+			if cg.HierarchyID == 0 && len(cg.Controllers) == 0 {
+				return cg.Path, nil
+			}
 		}
+		return "", errors.New("no cgroup v2 path and no cpu or memory cgroup")
 	}
+	switch {
+	case !hasCPU:
+		return "", errors.New("no cgroup for controller cpu")
+	case !hasMemory:
+		return "", errors.New("no cgroup for controller memory")
+	case cpu != memory:
+		// The kubelet's wording, two spaces included.
+		return "", fmt.Errorf("cpu and memory cgroup hierarchy not unified.  cpu: %s, memory: %s", cpu, memory)
+	}
+	return memory, nil
+}
+
+// v1Path is the path of a v1 controller's hierarchy, co-mounted or not.
+func v1Path(cgroups []procfs.Cgroup, controller string) (string, bool) {
 	for _, cg := range cgroups {
-		if cg.HierarchyID == 0 && len(cg.Controllers) == 0 {
+		if slices.Contains(cg.Controllers, controller) {
 			return cg.Path, true
 		}
 	}
