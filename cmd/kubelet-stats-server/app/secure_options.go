@@ -42,6 +42,10 @@ type SecureOptions struct {
 	// Standalone is set by Validate when the webhook defaults were turned
 	// off for want of --kubeconfig.
 	Standalone bool
+	// authzDefaulted is set by Validate when AlwaysAllow replaced the
+	// Webhook default for want of --kubeconfig (not given on the command
+	// line), so that refusals name the right reason.
+	authzDefaulted bool
 
 	// flagChanged reports whether a flag was given on the command line;
 	// nil (no AddFlags) means none was.
@@ -151,8 +155,8 @@ func (o *SecureOptions) Validate() error {
 	}
 	if o.Port > 0 && o.AnonymousAuth && o.AuthorizationMode == server.AuthorizationModeAlwaysAllow && !o.AllowAnonymousAll {
 		mode := "--authorization-mode=AlwaysAllow"
-		if o.Standalone {
-			mode += " (the mode without --kubeconfig)"
+		if o.authzDefaulted {
+			mode = "AlwaysAllow authorization (the default without --kubeconfig)"
 		}
 		return fmt.Errorf("--anonymous-auth=true with %s lets anyone who reaches port %d read everything it serves; "+
 			"turn --anonymous-auth off, use --authorization-mode=Webhook with --kubeconfig, or accept it with --insecure-allow-anonymous-all",
@@ -181,6 +185,7 @@ func (o *SecureOptions) resolveStandalone() error {
 			return fmt.Errorf("--authorization-mode=Webhook needs --kubeconfig: SubjectAccessReviews go to its API server")
 		}
 		o.AuthorizationMode = server.AuthorizationModeAlwaysAllow
+		o.authzDefaulted = true
 		o.Standalone = true
 	}
 	return nil

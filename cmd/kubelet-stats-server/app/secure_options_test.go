@@ -97,3 +97,31 @@ func TestReadOnlyPortIsOffByDefault(t *testing.T) {
 		t.Errorf("secure defaults %+v, want the kubelet's ports", o.Secure)
 	}
 }
+
+// TestAnonymousAlwaysAllowRefusalReason checks that the refusal of
+// --anonymous-auth with AlwaysAllow says where AlwaysAllow came from: the
+// flag, or the standalone default for want of --kubeconfig.
+func TestAnonymousAlwaysAllowRefusalReason(t *testing.T) {
+	const defaulted = "the default without --kubeconfig"
+	tests := []struct {
+		args    []string
+		want    string
+		notWant string
+	}{
+		{[]string{"--anonymous-auth"}, "AlwaysAllow authorization (" + defaulted, ""},
+		{[]string{"--anonymous-auth", "--authentication-token-webhook=false"}, "AlwaysAllow authorization (" + defaulted, ""},
+		{[]string{"--anonymous-auth", "--authorization-mode=AlwaysAllow"}, "with --authorization-mode=AlwaysAllow lets", defaulted},
+		{[]string{"--anonymous-auth", "--authorization-mode=AlwaysAllow", "--authentication-token-webhook=false"}, "with --authorization-mode=AlwaysAllow lets", defaulted},
+		{[]string{"--anonymous-auth", "--authorization-mode=AlwaysAllow", "--kubeconfig=/k"}, "with --authorization-mode=AlwaysAllow lets", defaulted},
+	}
+	for _, tt := range tests {
+		err := parseSecure(t, tt.args...).Validate()
+		if err == nil {
+			t.Errorf("%v: Validate() = nil, want a refusal", tt.args)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.want) || (tt.notWant != "" && strings.Contains(err.Error(), tt.notWant)) {
+			t.Errorf("%v: Validate() = %q, want it to contain %q and not %q", tt.args, err, tt.want, tt.notWant)
+		}
+	}
+}
