@@ -2,7 +2,6 @@ package server
 
 import (
 	"cmp"
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 	"slices"
 	"time"
 
@@ -10,6 +9,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
 
 // resourceMetricsPath is where metrics-server 0.6 and later scrape
@@ -36,15 +37,16 @@ var (
 	podCPUUsage            = resourceFamily{"pod_cpu_usage_seconds_total", "[STABLE] Cumulative cpu time consumed by the pod in core-seconds", dto.MetricType_COUNTER}
 	podMemoryWorkingSet    = resourceFamily{"pod_memory_working_set_bytes", "[STABLE] Current working set of the pod in bytes", dto.MetricType_GAUGE}
 	podSwapUsage           = resourceFamily{"pod_swap_usage_bytes", "[ALPHA] Current amount of the pod swap usage in bytes. Reported only on non-windows systems", dto.MetricType_GAUGE}
-	scrapeError            = resourceFamily{"scrape_error", "[ALPHA] 1 if there was an error while getting container metrics, 0 otherwise", dto.MetricType_GAUGE}
 	resourceScrapeError    = resourceFamily{"resource_scrape_error", "[STABLE] 1 if there was an error while getting container metrics, 0 otherwise", dto.MetricType_GAUGE}
 )
 
 // resourceMetrics converts a CPU-and-memory Summary into the kubelet's
 // resource metrics, families sorted by name and samples by label values as
 // a Prometheus registry gathers them. A nil summary (no snapshot yet) gives
-// only the scrape errors, set to 1, as the kubelet answers when its
-// provider fails.
+// only resource_scrape_error, set to 1, as the kubelet answers when its
+// provider fails. The deprecated scrape_error (ALPHA, deprecated in 1.29)
+// is not served: component-base hides it in every release kubelet past
+// 1.29; only a kubelet built without version ldflags (v0.0.0) shows it.
 func resourceMetrics(s *statsapi.Summary) []*dto.MetricFamily {
 	b := newFamilyBuilder()
 	scrapeFailed := 0.0
@@ -56,7 +58,6 @@ func resourceMetrics(s *statsapi.Summary) []*dto.MetricFamily {
 			addPodResourceMetrics(b, &s.Pods[i])
 		}
 	}
-	b.add(scrapeError, scrapeFailed, nil, nil)
 	b.add(resourceScrapeError, scrapeFailed, nil, nil)
 	return b.families()
 }

@@ -52,6 +52,7 @@ func TestMain(m *testing.M) {
 
 func TestSummaryMatchesKubelet(t *testing.T) {
 	kubelet := kubeletBinary(t)
+	checkKubeletVersion(t, kubelet)
 	// The kubelet makes /kubepods and leaves it behind; one that exists
 	// already belongs to a kubelet on this machine, whose pods ours would
 	// be killed among. Removed last, after containerd took the pod down.
@@ -219,7 +220,7 @@ func kubeletBinary(t *testing.T) string {
 	writeFile(t, filepath.Join(dir, "go.mod"), scratchGoMod(string(upstream)))
 	writeFile(t, filepath.Join(dir, "main.go"), "package main\n\nimport _ \"k8s.io/kubernetes/cmd/kubelet/app\"\n\nfunc main() {}\n")
 	t.Logf("building kubelet %s (about 7 minutes)", kubeletVersion)
-	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", "kubelet", "k8s.io/kubernetes/cmd/kubelet"}} {
+	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-ldflags", kubeletLdflags(), "-o", "kubelet", "k8s.io/kubernetes/cmd/kubelet"}} {
 		cmd := exec.Command("go", args...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
@@ -228,6 +229,36 @@ func kubeletBinary(t *testing.T) string {
 		}
 	}
 	return filepath.Join(dir, "kubelet")
+}
+
+// kubeletLdflags stamps the kubelet with its version the way a release
+// build does (hack/lib/version.sh, kube::version::ldflags). component-base
+// hides deprecated metrics by the binary's version: an unstamped build is
+// v0.0.0 and still serves what a release kubelet hides (scrape_error on
+// /metrics/resource, deprecated in 1.29).
+func kubeletLdflags() string {
+	major, minor, _ := strings.Cut(strings.TrimPrefix(kubeletVersion, "v"), ".")
+	minor, _, _ = strings.Cut(minor, ".")
+	var flags []string
+	for _, pkg := range []string{"k8s.io/client-go/pkg/version", "k8s.io/component-base/version"} {
+		for _, kv := range [][2]string{{"gitVersion", kubeletVersion}, {"gitMajor", major}, {"gitMinor", minor},
+			{"gitTreeState", "clean"}, {"buildDate", time.Now().UTC().Format(time.RFC3339)}} {
+			flags = append(flags, fmt.Sprintf("-X '%s.%s=%s'", pkg, kv[0], kv[1]))
+		}
+	}
+	return strings.Join(flags, " ")
+}
+
+// checkKubeletVersion refuses a kubelet (KSS_KUBELET) that is not a
+// release-like build of kubeletVersion: its metrics would differ.
+func checkKubeletVersion(t *testing.T, binary string) {
+	out, err := exec.Command(binary, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s --version: %v\n%s", binary, err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "Kubernetes "+kubeletVersion {
+		t.Fatalf("%s --version says %q, want \"Kubernetes %s\": build it with kubeletLdflags", binary, got, kubeletVersion)
+	}
 }
 
 // scratchGoMod requires k8s.io/kubernetes and points every module its go.mod
