@@ -271,11 +271,28 @@ func servePort(ctx context.Context, logger klog.Logger, name, path string, srv *
 		return fmt.Errorf("serve on %s (%s port): %w", srv.Addr, name, err)
 	case <-ctx.Done():
 	}
+	return shutdown(logger, name, srv, grace)
+}
+
+// shutdown stops srv gracefully: no new connections, in-flight requests get
+// grace to finish. A client that is still sending (a trickled body) or
+// reading after that is cut off, because it must not decide how the process
+// exits: the port stopped as asked, so this is not an error.
+func shutdown(logger klog.Logger, name string, srv *http.Server, grace time.Duration) error {
 	logger.Info("Shutting down", "port", name, "gracePeriod", grace)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err := srv.Shutdown(ctx)
+	switch {
+	case err == nil, errors.Is(err, http.ErrServerClosed):
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		logger.Info("Grace period over; closing the connections still open", "port", name, "gracePeriod", grace)
+		if err := srv.Close(); err != nil {
+			return fmt.Errorf("close the %s port on %s after the grace period: %w", name, srv.Addr, err)
+		}
+		return nil
+	default:
 		return fmt.Errorf("shut down the %s port on %s: %w", name, srv.Addr, err)
 	}
-	return nil
 }
