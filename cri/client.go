@@ -20,9 +20,6 @@ import (
 const (
 	// DefaultRequestTimeout is the kubelet's --runtime-request-timeout default.
 	DefaultRequestTimeout = 2 * time.Minute
-	// DefaultStatsTimeout bounds list and stats calls, which run on every
-	// housekeeping tick: a tick must not wait minutes for a stuck runtime.
-	DefaultStatsTimeout = 10 * time.Second
 
 	// maxMsgSize is the kubelet's CRI message size limit (cri-client
 	// remote_runtime.go); list responses on dense nodes exceed gRPC's 4 MiB
@@ -47,12 +44,12 @@ type Config struct {
 	// Endpoint is "unix:///run/containerd/containerd.sock" or a plain
 	// socket path. Empty means probe DefaultEndpoints.
 	Endpoint string
-	// RequestTimeout bounds calls other than list and stats calls
-	// (--runtime-request-timeout). Zero means DefaultRequestTimeout.
+	// RequestTimeout bounds every call, the probe's Version included
+	// (--runtime-request-timeout), as r.timeout does in the kubelet's
+	// cri-client: a runtime under load answers late rather than never, and
+	// a shorter bound turns its slow answers into a stale pod view. Zero
+	// means DefaultRequestTimeout.
 	RequestTimeout time.Duration
-	// StatsTimeout bounds list and stats calls. Zero means
-	// DefaultStatsTimeout.
-	StatsTimeout time.Duration
 	// Logger receives connection and probing messages. The zero value
 	// discards them.
 	Logger klog.Logger
@@ -61,13 +58,11 @@ type Config struct {
 // Client is a read-only CRI client. It is safe for concurrent use. The
 // underlying connection reconnects by itself after the runtime restarts.
 type Client struct {
-	endpoint       string
-	conn           *grpc.ClientConn
-	runtime        runtimeapi.RuntimeServiceClient
-	image          runtimeapi.ImageServiceClient
-	requestTimeout time.Duration
-	statsTimeout   time.Duration
-	logger         klog.Logger
+	endpoint string
+	conn     *grpc.ClientConn
+	runtime  runtimeapi.RuntimeServiceClient
+	image    runtimeapi.ImageServiceClient
+	timeout  time.Duration
 }
 
 // Dial returns a client for cfg.Endpoint without waiting for the runtime to
@@ -91,9 +86,6 @@ func withDefaults(cfg Config) Config {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
-	if cfg.StatsTimeout <= 0 {
-		cfg.StatsTimeout = DefaultStatsTimeout
-	}
 	return cfg
 }
 
@@ -116,7 +108,7 @@ func probe(ctx context.Context, cfg Config, candidates []string) (*Client, error
 			reasons = append(reasons, err.Error())
 			continue
 		}
-		v, err := c.callVersion(ctx, cfg.StatsTimeout)
+		v, err := c.version(ctx)
 		if err != nil {
 			cfg.Logger.V(2).Info("CRI endpoint does not answer", "endpoint", c.endpoint, "err", err)
 			reasons = append(reasons, err.Error())
@@ -148,13 +140,11 @@ func newClient(socketPath string, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("create gRPC client for %s: %w", endpoint, err)
 	}
 	return &Client{
-		endpoint:       endpoint,
-		conn:           conn,
-		runtime:        runtimeapi.NewRuntimeServiceClient(conn),
-		image:          runtimeapi.NewImageServiceClient(conn),
-		requestTimeout: cfg.RequestTimeout,
-		statsTimeout:   cfg.StatsTimeout,
-		logger:         cfg.Logger,
+		endpoint: endpoint,
+		conn:     conn,
+		runtime:  runtimeapi.NewRuntimeServiceClient(conn),
+		image:    runtimeapi.NewImageServiceClient(conn),
+		timeout:  cfg.RequestTimeout,
 	}, nil
 }
 
@@ -164,13 +154,9 @@ func (c *Client) Endpoint() string { return c.endpoint }
 // Close releases the connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// Version asks the runtime for its name and version.
-func (c *Client) Version(ctx context.Context) (*runtimeapi.VersionResponse, error) {
-	return c.callVersion(ctx, c.requestTimeout)
-}
-
-func (c *Client) callVersion(ctx context.Context, timeout time.Duration) (*runtimeapi.VersionResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// version asks the runtime for its name and version: the probe's question.
+func (c *Client) version(ctx context.Context) (*runtimeapi.VersionResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := c.runtime.Version(ctx, &runtimeapi.VersionRequest{Version: versionRequestValue})
 	if err != nil {
@@ -181,7 +167,7 @@ func (c *Client) callVersion(ctx context.Context, timeout time.Duration) (*runti
 
 // ListPodSandbox returns every sandbox the runtime knows, in any state.
 func (c *Client) ListPodSandbox(ctx context.Context) ([]*runtimeapi.PodSandbox, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.statsTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := c.runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
@@ -192,7 +178,7 @@ func (c *Client) ListPodSandbox(ctx context.Context) ([]*runtimeapi.PodSandbox, 
 
 // ListContainers returns every container the runtime knows, in any state.
 func (c *Client) ListContainers(ctx context.Context) ([]*runtimeapi.Container, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.statsTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := c.runtime.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
 	if err != nil {
@@ -204,7 +190,7 @@ func (c *Client) ListContainers(ctx context.Context) ([]*runtimeapi.Container, e
 // ListPodSandboxStats returns the runtime's stats of every sandbox.
 // Runtimes that lack it answer codes.Unimplemented (see IsUnimplemented).
 func (c *Client) ListPodSandboxStats(ctx context.Context) ([]*runtimeapi.PodSandboxStats, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.statsTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := c.runtime.ListPodSandboxStats(ctx, &runtimeapi.ListPodSandboxStatsRequest{})
 	if err != nil {
@@ -215,7 +201,7 @@ func (c *Client) ListPodSandboxStats(ctx context.Context) ([]*runtimeapi.PodSand
 
 // ListContainerStats returns the runtime's stats of every container.
 func (c *Client) ListContainerStats(ctx context.Context) ([]*runtimeapi.ContainerStats, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.statsTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := c.runtime.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{})
 	if err != nil {
@@ -227,24 +213,11 @@ func (c *Client) ListContainerStats(ctx context.Context) ([]*runtimeapi.Containe
 // ImageFsInfo returns the usage of the filesystems holding images and
 // container writable layers.
 func (c *Client) ImageFsInfo(ctx context.Context) (*runtimeapi.ImageFsInfoResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.statsTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := c.image.ImageFsInfo(ctx, &runtimeapi.ImageFsInfoRequest{})
 	if err != nil {
 		return nil, c.wrap("ImageFsInfo", err)
-	}
-	return resp, nil
-}
-
-// PodSandboxStatus returns the status of one sandbox. It asks for the
-// verbose form, whose Info carries runtime specifics such as the sandbox
-// process's pid (containerd: Info["info"] JSON, field "pid").
-func (c *Client) PodSandboxStatus(ctx context.Context, id string) (*runtimeapi.PodSandboxStatusResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
-	defer cancel()
-	resp, err := c.runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id, Verbose: true})
-	if err != nil {
-		return nil, c.wrap("PodSandboxStatus "+id, err)
 	}
 	return resp, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,19 +134,25 @@ func (fakeImages) ImageFsInfo(context.Context, *runtimeapi.ImageFsInfoRequest) (
 // the socket path.
 func serveFake(t *testing.T, rt *fakeRuntime) string {
 	t.Helper()
+	return serveRuntime(t, rt.name, rt, fakeImages{})
+}
+
+// serveRuntime serves rt and images on name.sock in a new temp dir.
+func serveRuntime(t *testing.T, name string, rt runtimeapi.RuntimeServiceServer, images runtimeapi.ImageServiceServer) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "cri-fake-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, rt.name+".sock")
+	sock := filepath.Join(dir, name+".sock")
 	lis, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(grpc.MaxSendMsgSize(64 << 20))
 	runtimeapi.RegisterRuntimeServiceServer(srv, rt)
-	runtimeapi.RegisterImageServiceServer(srv, fakeImages{})
+	runtimeapi.RegisterImageServiceServer(srv, images)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	return sock
@@ -181,7 +188,7 @@ func TestProbe(t *testing.T) {
 		if c.Endpoint() != "unix://"+live {
 			t.Errorf("Endpoint() = %q, want unix://%s", c.Endpoint(), live)
 		}
-		v, err := c.Version(t.Context())
+		v, err := c.version(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,12 +287,12 @@ func TestDeadSocketFailsFast(t *testing.T) {
 			}
 			// A request timeout far beyond the test run: the call must end
 			// because the runtime is down, not because a deadline passed.
-			c, err := Dial(t.Context(), Config{Endpoint: sock, RequestTimeout: time.Hour, StatsTimeout: time.Hour})
+			c, err := Dial(t.Context(), Config{Endpoint: sock, RequestTimeout: time.Hour})
 			if err != nil {
 				t.Fatalf("Dial must not need the runtime up: %v", err)
 			}
 			defer c.Close()
-			_, err = c.Version(t.Context())
+			_, err = c.version(t.Context())
 			if status.Code(err) != codes.Unavailable {
 				t.Fatalf("Version on a dead socket: %v, want Unavailable", err)
 			}
@@ -310,5 +317,128 @@ func TestCallerCancellationIsHonoured(t *testing.T) {
 	cancel()
 	if _, err := c.ListPodSandbox(ctx); status.Code(err) != codes.Canceled {
 		t.Errorf("ListPodSandbox with a cancelled context: %v, want Canceled", err)
+	}
+}
+
+// deadlines records how far away the deadline of each call a fake runtime
+// receives was, as gRPC propagates it to the server.
+type deadlines struct {
+	mu        sync.Mutex
+	remaining map[string]time.Duration
+}
+
+func (d *deadlines) record(ctx context.Context, call string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		d.remaining[call] = -1
+		return
+	}
+	d.remaining[call] = time.Until(deadline)
+}
+
+// deadlineRuntime answers every call the Client makes and records its
+// deadline.
+type deadlineRuntime struct {
+	fakeRuntime
+	*deadlines
+}
+
+func (d deadlineRuntime) Version(ctx context.Context, r *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
+	d.record(ctx, "Version")
+	return d.fakeRuntime.Version(ctx, r)
+}
+
+func (d deadlineRuntime) ListPodSandbox(ctx context.Context, r *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
+	d.record(ctx, "ListPodSandbox")
+	return d.fakeRuntime.ListPodSandbox(ctx, r)
+}
+
+func (d deadlineRuntime) ListContainers(ctx context.Context, r *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	d.record(ctx, "ListContainers")
+	return d.fakeRuntime.ListContainers(ctx, r)
+}
+
+func (d deadlineRuntime) ListContainerStats(ctx context.Context, _ *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
+	d.record(ctx, "ListContainerStats")
+	return &runtimeapi.ListContainerStatsResponse{}, nil
+}
+
+func (d deadlineRuntime) ListPodSandboxStats(ctx context.Context, _ *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
+	d.record(ctx, "ListPodSandboxStats")
+	return &runtimeapi.ListPodSandboxStatsResponse{}, nil
+}
+
+type deadlineImages struct {
+	fakeImages
+	*deadlines
+}
+
+func (d deadlineImages) ImageFsInfo(ctx context.Context, r *runtimeapi.ImageFsInfoRequest) (*runtimeapi.ImageFsInfoResponse, error) {
+	d.record(ctx, "ImageFsInfo")
+	return d.fakeImages.ImageFsInfo(ctx, r)
+}
+
+// TestRequestTimeoutBoundsEveryCall checks that --runtime-request-timeout
+// (Config.RequestTimeout) is the deadline of every call the server makes,
+// as r.timeout is in the kubelet's cri-client (remote_runtime.go,
+// remote_image.go), defaulting to the kubelet's 2m. The fake runtime reads
+// the deadline gRPC sends along, so no call has to time out.
+func TestRequestTimeoutBoundsEveryCall(t *testing.T) {
+	tests := []struct {
+		name     string
+		timeout  time.Duration
+		min, max time.Duration
+	}{
+		{name: "flag value", timeout: time.Hour, min: 59 * time.Minute, max: time.Hour},
+		{name: "kubelet default", timeout: 0, min: time.Minute, max: 2 * time.Minute},
+		{name: "short", timeout: 3 * time.Second, min: time.Second, max: 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seen := &deadlines{remaining: map[string]time.Duration{}}
+			sock := serveRuntime(t, "deadline", deadlineRuntime{fakeRuntime{name: "deadline"}, seen}, deadlineImages{fakeImages{}, seen})
+			// Probing asks the candidate for its Version.
+			c, err := probe(t.Context(), withDefaults(Config{RequestTimeout: tt.timeout}), []string{sock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			callEveryMethod(t, c)
+			seen.mu.Lock()
+			defer seen.mu.Unlock()
+			for _, call := range []string{"Version", "ListPodSandbox", "ListContainers", "ListContainerStats", "ListPodSandboxStats", "ImageFsInfo"} {
+				got, ok := seen.remaining[call]
+				switch {
+				case !ok:
+					t.Errorf("%s never reached the runtime", call)
+				case got < tt.min || got > tt.max:
+					t.Errorf("%s had %v left of its deadline, want between %v and %v (RequestTimeout %v)",
+						call, got.Round(time.Millisecond), tt.min, tt.max, tt.timeout)
+				}
+			}
+		})
+	}
+}
+
+// callEveryMethod makes each call the provider makes once.
+func callEveryMethod(t *testing.T, c *Client) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := c.ListPodSandbox(ctx); err != nil {
+		t.Error(err)
+	}
+	if _, err := c.ListContainers(ctx); err != nil {
+		t.Error(err)
+	}
+	if _, err := c.ListContainerStats(ctx); err != nil {
+		t.Error(err)
+	}
+	if _, err := c.ListPodSandboxStats(ctx); err != nil {
+		t.Error(err)
+	}
+	if _, err := c.ImageFsInfo(ctx); err != nil {
+		t.Error(err)
 	}
 }

@@ -4,16 +4,16 @@
 // It gives the provider what the kubelet's CRI stats provider asks the
 // runtime for, and nothing else: sandboxes and containers (ListPodSandbox,
 // ListContainers), the runtime's own stats (ListPodSandboxStats,
-// ListContainerStats), image filesystem usage (ImageFsInfo), one sandbox's
-// verbose status (PodSandboxStatus, for its pid) and Version. It does no
-// stats math and keeps no state besides the connection.
+// ListContainerStats) and image filesystem usage (ImageFsInfo); Dial asks
+// for the Version when it probes. It does no stats math and keeps no state
+// besides the connection.
 //
 // Dial never blocks on the runtime: gRPC reconnects on its own, with the
 // kubelet's short backoff, so one Client survives runtime restarts. Calls
 // against a runtime that is down fail at once with codes.Unavailable.
-// List and stats calls are bounded by Config.StatsTimeout, the others by
-// Config.RequestTimeout (the kubelet's --runtime-request-timeout). Messages
-// may be up to 16 MiB, as in the kubelet.
+// Every call is bounded by Config.RequestTimeout (the kubelet's
+// --runtime-request-timeout, default 2m), as every one of these calls is in
+// the kubelet. Messages may be up to 16 MiB, as in the kubelet.
 //
 // Every error names the call and the endpoint and wraps the gRPC status, so
 // callers can branch on it; IsUnimplemented detects runtimes that lack a call
