@@ -19,7 +19,8 @@ import (
 type Legacy struct {
 	view    *cadvisor.View
 	machine *cadvisorapi.MachineInfo
-	// memoryCapacity replaces a memory limit of "max", as cAdvisor does.
+	// memoryCapacity replaces a memory limit of "max" in the JSON routes, as
+	// kubelet 1.20's cAdvisor did (asKubelet120).
 	memoryCapacity uint64
 	// children lists the tracked direct child cgroups of each cgroup, sorted.
 	children map[string][]string
@@ -140,13 +141,16 @@ func (l *Legacy) Owner(cgroup string) (namespace, pod, container string, ok bool
 
 // AllContainerInfo is every tracked cgroup's ContainerInfo with its newest
 // sample, keyed by cgroup name: cAdvisor's recursive request from "/" with
-// count 1, what its Prometheus collector reads.
+// count 1, what its Prometheus collector reads. Specs are those of kubelet
+// 1.36's cAdvisor (v0.56.2), which reads an unlimited limit as MaxUint64
+// (the collector then reports 0), not the JSON routes' kubelet 1.20 ones.
 func (l *Legacy) AllContainerInfo() map[string]*cadvisorapi.ContainerInfo {
 	names, _ := l.Subcontainers("/")
 	out := make(map[string]*cadvisorapi.ContainerInfo, len(names))
+	req := cadvisorapi.ContainerInfoRequest{NumStats: 1}
 	for _, name := range names {
-		if info, ok := l.ContainerInfo(name, cadvisorapi.ContainerInfoRequest{NumStats: 1}); ok {
-			out[name] = info
+		if info := l.view.Get(name); info != nil {
+			out[name] = l.containerInfo(info, req)
 		}
 	}
 	return out
@@ -159,14 +163,16 @@ func (l *Legacy) MachineInfo() (*cadvisorapi.MachineInfo, bool) {
 }
 
 // ContainerInfo is the cAdvisor ContainerInfo of a tracked cgroup ("/",
-// "/kubepods/burstable/pod<uid>/<id>"), with its samples selected by req;
-// false when the cgroup is not tracked.
+// "/kubepods/burstable/pod<uid>/<id>"), with its samples selected by req, as
+// kubelet 1.20's JSON routes served it; false when the cgroup is not tracked.
 func (l *Legacy) ContainerInfo(cgroup string, req cadvisorapi.ContainerInfoRequest) (*cadvisorapi.ContainerInfo, bool) {
 	info := l.view.Get(cgroup)
 	if info == nil {
 		return nil, false
 	}
-	return l.containerInfo(info, req), true
+	out := l.containerInfo(info, req)
+	asKubelet120(&out.Spec, l.memoryCapacity)
+	return out, true
 }
 
 // Subcontainers names the cgroup and every tracked cgroup below it, sorted;
@@ -216,7 +222,7 @@ func (l *Legacy) containerInfo(info *cadvisor.CgroupInfo, req cadvisorapi.Contai
 			network = podCgroup
 		}
 	}
-	out := containerInfo(info, identity, network, req, l.memoryCapacity)
+	out := containerInfo(info, identity, network, req)
 	for _, child := range l.children[info.Name] {
 		out.Subcontainers = append(out.Subcontainers, cadvisorapi.ContainerReference{Name: child})
 	}
@@ -241,13 +247,12 @@ func childCgroups(view *cadvisor.View) map[string][]string {
 
 // containerInfo converts a cgroup to cAdvisor's info/v1 ContainerInfo. The
 // samples of network, when it is another cgroup (the pod of a container),
-// supply the interfaces of each sample taken in the same pass. A memory
-// limit of "max" becomes memoryCapacity, as in cAdvisor's getAdjustedSpec.
+// supply the interfaces of each sample taken in the same pass.
 func containerInfo(info *cadvisor.CgroupInfo, identity *LegacyContainer, network *cadvisor.CgroupInfo,
-	req cadvisorapi.ContainerInfoRequest, memoryCapacity uint64) *cadvisorapi.ContainerInfo {
+	req cadvisorapi.ContainerInfoRequest) *cadvisorapi.ContainerInfo {
 	out := &cadvisorapi.ContainerInfo{
 		ContainerReference: cadvisorapi.ContainerReference{Name: info.Name},
-		Spec:               containerSpec(info, memoryCapacity),
+		Spec:               containerSpec(info),
 	}
 	if network != nil && network.Latest() != nil && network.Latest().Network != nil {
 		out.Spec.HasNetwork = true
@@ -276,10 +281,12 @@ func containerInfo(info *cadvisor.CgroupInfo, identity *LegacyContainer, network
 	return out
 }
 
-// containerSpec follows cAdvisor's GetSpec for what the collector reads:
-// cpu shares, quota, period and mask; memory limit, reservation and swap
-// limit from the newest sample; the pids limit.
-func containerSpec(info *cadvisor.CgroupInfo, memoryCapacity uint64) cadvisorapi.ContainerSpec {
+// containerSpec follows cAdvisor v0.56.2's GetSpec for what the collector
+// reads: cpu shares, quota, period and mask; memory limit, reservation and
+// swap limit from the newest sample, an unlimited one as the kernel says it
+// (v1's huge value, v2's "max" as MaxUint64, as readUInt64 reads it); the
+// pids limit.
+func containerSpec(info *cadvisor.CgroupInfo) cadvisorapi.ContainerSpec {
 	spec := info.Spec
 	out := cadvisorapi.ContainerSpec{
 		CreationTime: spec.CreationTime,
@@ -301,19 +308,27 @@ func containerSpec(info *cadvisor.CgroupInfo, memoryCapacity uint64) cadvisorapi
 	if spec.HasMemory {
 		mem := latest.Memory
 		out.Memory = cadvisorapi.MemorySpec{Limit: mem.Limit, Reservation: mem.Reservation, SwapLimit: mem.SwapLimit}
-		// cgroup2's "max" reads as MaxUint64 here and fails to parse in
-		// cAdvisor, which then reports the machine's memory and no swap limit.
-		if mem.Limit == math.MaxUint64 && memoryCapacity > 0 {
-			out.Memory.Limit = memoryCapacity
-		}
-		if mem.SwapLimit == math.MaxUint64 {
-			out.Memory.SwapLimit = 0
-		}
 	}
 	if spec.HasProcesses {
 		out.Processes.Limit = latest.Processes.ThreadsLimit
 	}
 	return out
+}
+
+// asKubelet120 gives a spec kubelet 1.20's reading of cgroup2's "max", the
+// reference of the JSON routes: its cAdvisor (v0.38) read "max" as 0, and
+// getAdjustedSpec made a memory limit of 0 the machine's memory; the swap
+// limit stayed 0. v1's huge value parsed, and stays.
+func asKubelet120(spec *cadvisorapi.ContainerSpec, memoryCapacity uint64) {
+	if !spec.HasMemory {
+		return
+	}
+	if spec.Memory.Limit == math.MaxUint64 && memoryCapacity > 0 {
+		spec.Memory.Limit = memoryCapacity
+	}
+	if spec.Memory.SwapLimit == math.MaxUint64 {
+		spec.Memory.SwapLimit = 0
+	}
 }
 
 // selectSamples applies a ContainerInfoRequest like cAdvisor's

@@ -133,7 +133,7 @@ func TestContainerInfoConvertsEveryCollectedField(t *testing.T) {
 			CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, CPUMask: "0-1"},
 		Samples: []*cadvisor.Sample{fullSample(sampleTime)},
 	}
-	got := roundTrip[cadvisorapi.ContainerInfo](t, containerInfo(info, nil, info, cadvisorapi.ContainerInfoRequest{NumStats: 60}, 1<<30))
+	got := roundTrip[cadvisorapi.ContainerInfo](t, containerInfo(info, nil, info, cadvisorapi.ContainerInfoRequest{NumStats: 60}))
 	wantSpec := cadvisorapi.ContainerSpec{
 		CreationTime: created, HasCpu: true, HasMemory: true, HasProcesses: true,
 		Cpu:       cadvisorapi.CpuSpec{Limit: 512, Quota: 50000, Period: 100000, Mask: "0-1"},
@@ -181,23 +181,48 @@ func TestContainerSpecLimits(t *testing.T) {
 		{"v1 unlimited stays as the kernel says", cadvisor.Spec{HasCPU: true, HasMemory: true, CPUShares: 2, CPUQuota: -1, CPUPeriod: 100000},
 			cadvisor.MemoryStats{Limit: 9223372036854771712, SwapLimit: 9223372036854771712}, 0,
 			cadvisorapi.CpuSpec{Limit: 2, Period: 100000}, cadvisorapi.MemorySpec{Limit: 9223372036854771712, SwapLimit: 9223372036854771712}},
-		{"v2 max memory is the machine's, max swap is none", cadvisor.Spec{HasMemory: true},
+		{"v2 max stays MaxUint64, as cAdvisor v0.56 reads it", cadvisor.Spec{HasMemory: true},
 			cadvisor.MemoryStats{Limit: math.MaxUint64, SwapLimit: math.MaxUint64}, 0,
-			cadvisorapi.CpuSpec{}, cadvisorapi.MemorySpec{Limit: 8 << 30}},
+			cadvisorapi.CpuSpec{}, cadvisorapi.MemorySpec{Limit: math.MaxUint64, SwapLimit: math.MaxUint64}},
 		{"no memory controller, no memory spec", cadvisor.Spec{HasCPU: true, CPUShares: 1024},
 			cadvisor.MemoryStats{Limit: 5}, 0, cadvisorapi.CpuSpec{Limit: 1024}, cadvisorapi.MemorySpec{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sample := sampleAt(sampleTime, 0, tt.mem)
-			spec := containerSpec(&cadvisor.CgroupInfo{Spec: tt.spec, Samples: []*cadvisor.Sample{sample}}, 8<<30)
+			spec := containerSpec(&cadvisor.CgroupInfo{Spec: tt.spec, Samples: []*cadvisor.Sample{sample}})
 			if spec.Cpu != tt.wantCPU || spec.Memory != tt.wantMemory {
 				t.Errorf("cpu/memory spec = %+v / %+v, want %+v / %+v", spec.Cpu, spec.Memory, tt.wantCPU, tt.wantMemory)
 			}
 		})
 	}
-	if spec := containerSpec(&cadvisor.CgroupInfo{Spec: cadvisor.Spec{HasMemory: true, HasCPU: true, CPUShares: 3}}, 1); spec.Memory != (cadvisorapi.MemorySpec{}) || spec.Cpu.Limit != 3 {
+	if spec := containerSpec(&cadvisor.CgroupInfo{Spec: cadvisor.Spec{HasMemory: true, HasCPU: true, CPUShares: 3}}); spec.Memory != (cadvisorapi.MemorySpec{}) || spec.Cpu.Limit != 3 {
 		t.Errorf("spec of a cgroup without samples = %+v", spec)
+	}
+}
+
+func TestAsKubelet120(t *testing.T) {
+	const v1Unlimited = 9223372036854771712
+	tests := []struct {
+		name     string
+		in, want cadvisorapi.MemorySpec
+		capacity uint64
+	}{
+		{"v2 max memory is the machine's, max swap is none",
+			cadvisorapi.MemorySpec{Limit: math.MaxUint64, SwapLimit: math.MaxUint64}, cadvisorapi.MemorySpec{Limit: 8 << 30}, 8 << 30},
+		{"v1's huge value parsed in v0.38 and stays",
+			cadvisorapi.MemorySpec{Limit: v1Unlimited, SwapLimit: v1Unlimited}, cadvisorapi.MemorySpec{Limit: v1Unlimited, SwapLimit: v1Unlimited}, 8 << 30},
+		{"unknown machine: max stays", cadvisorapi.MemorySpec{Limit: math.MaxUint64}, cadvisorapi.MemorySpec{Limit: math.MaxUint64}, 0},
+		{"a limit stays", cadvisorapi.MemorySpec{Limit: 1 << 30, SwapLimit: 1 << 30}, cadvisorapi.MemorySpec{Limit: 1 << 30, SwapLimit: 1 << 30}, 8 << 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := cadvisorapi.ContainerSpec{HasMemory: true, Memory: tt.in}
+			asKubelet120(&spec, tt.capacity)
+			if spec.Memory != tt.want {
+				t.Errorf("memory spec = %+v, want %+v", spec.Memory, tt.want)
+			}
+		})
 	}
 }
 

@@ -2,15 +2,20 @@ package server
 
 import (
 	"maps"
+	"math"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	cadvisorapi "github.com/google/cadvisor/info/v1"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
 
 func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
@@ -157,4 +162,65 @@ func BenchmarkCadvisorMetricsHandler(b *testing.B) {
 			handler.ServeHTTP(w, req)
 		}
 	})
+}
+
+// specLimitView is the root and three cgroups: unlimited on v2 (memory.max
+// "max" reads as MaxUint64), unlimited on v1 (the kernel's huge value) and
+// limited to 1 GiB.
+func specLimitView() *cadvisor.View {
+	const v1Unlimited = 9223372036854771712
+	mem := map[string]cadvisor.MemoryStats{
+		"/":              {Limit: 8 << 30, SwapLimit: 2 << 30},
+		"/kubepods":      {Limit: math.MaxUint64, SwapLimit: math.MaxUint64},
+		"/kubepods/v1":   {Limit: v1Unlimited, SwapLimit: v1Unlimited, Reservation: v1Unlimited},
+		"/kubepods/1gib": {Limit: 1 << 30, SwapLimit: 1 << 30, Reservation: 1 << 29},
+	}
+	view := &cadvisor.View{Time: legacySampleTime, Cgroups: map[string]*cadvisor.CgroupInfo{}}
+	for name, m := range mem {
+		view.Cgroups[name] = &cadvisor.CgroupInfo{Name: name, Spec: cadvisor.Spec{HasCPU: true, HasMemory: true},
+			Samples: []*cadvisor.Sample{{Timestamp: legacySampleTime, Memory: m}}}
+	}
+	return view
+}
+
+// TestCadvisorMetricsUnlimitedMemoryIsZero: kubelet 1.36's cAdvisor
+// (v0.56.2) reads "max" as MaxUint64 and keeps v1's huge value, and its
+// collector reports any limit above 2^62 as 0; only the root has the
+// machine's memory. The legacy JSON keeps kubelet 1.20's machine memory.
+func TestCadvisorMetricsUnlimitedMemoryIsZero(t *testing.T) {
+	machine := &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30}
+	legacy := provider.NewLegacy(specLimitView(), machine, nil)
+	families, err := cadvisorMetrics(legacy, cadvisorMetricSet(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]float64{
+		"container_spec_memory_limit_bytes":             {"/": 8 << 30, "/kubepods": 0, "/kubepods/v1": 0, "/kubepods/1gib": 1 << 30},
+		"container_spec_memory_swap_limit_bytes":        {"/": 2 << 30, "/kubepods": 0, "/kubepods/v1": 0, "/kubepods/1gib": 1 << 30},
+		"container_spec_memory_reservation_limit_bytes": {"/": 0, "/kubepods": 0, "/kubepods/v1": 0, "/kubepods/1gib": 1 << 29},
+	}
+	for _, family := range families {
+		byID := want[family.GetName()]
+		if byID == nil {
+			continue
+		}
+		for _, m := range family.Metric {
+			id := labelsOf(m)["id"]
+			if got := m.GetGauge().GetValue(); got != byID[id] {
+				t.Errorf("%s{id=%q} = %v, want %v", family.GetName(), id, got, byID[id])
+			}
+			delete(byID, id)
+		}
+		if len(byID) > 0 {
+			t.Errorf("%s: no series for %v", family.GetName(), byID)
+		}
+		delete(want, family.GetName())
+	}
+	if len(want) > 0 {
+		t.Errorf("families missing: %v", want)
+	}
+	info, ok := legacy.ContainerInfo("/kubepods", cadvisorapi.ContainerInfoRequest{NumStats: 1})
+	if !ok || info.Spec.Memory.Limit != 8<<30 || info.Spec.Memory.SwapLimit != 0 {
+		t.Errorf("legacy JSON spec of an unlimited v2 cgroup: %+v, want kubelet 1.20's machine memory and no swap limit", info.Spec.Memory)
+	}
 }
