@@ -20,5 +20,5 @@
 //     the moment it starts.
 //
 // What cAdvisor semantics each value follows is documented on the types;
-// the behaviour reference is section 2 of kubelet-stats-behavior.md.
+// docs/compatibility.md lists where they differ from the kubelet's.
 package cadvisor

@@ -6,14 +6,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// Labels the kubelet puts on every container it creates.
-const (
-	podNameLabel       = "io.kubernetes.pod.name"
-	podNamespaceLabel  = "io.kubernetes.pod.namespace"
-	podUIDLabel        = "io.kubernetes.pod.uid"
-	containerNameLabel = "io.kubernetes.container.name"
-)
-
 type podName struct{ namespace, name string }
 
 // removeTerminatedPods keeps, per pod name and namespace, every ready

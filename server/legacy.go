@@ -146,10 +146,8 @@ func (h *legacyHandler) streamContainerInfos(req *restful.Request, resp *restful
 	resp.WriteHeader(http.StatusOK)
 	buf := []byte{'{'}
 	for i, name := range names {
-		info, found := legacy.ContainerInfo(name, infoRequest)
-		if !found {
-			continue // names come from the same immutable view; never happens
-		}
+		// names come from the same immutable view, so every one is found.
+		info, _ := legacy.ContainerInfo(name, infoRequest)
 		if i > 0 {
 			buf = append(buf, ',')
 		}

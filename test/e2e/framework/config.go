@@ -13,7 +13,7 @@ type containerdPaths struct {
 }
 
 // containerdConfig renders a version 2 containerd config with the CRI
-// plugin, as verified on the target machines (see DESIGN.md):
+// plugin, as verified on the target machines:
 //   - everything containerd writes lives under the harness's dirs, including
 //     the runc state (runc options Root) and the pod network namespaces
 //     (netns_mounts_under_state_dir), so Stop can find and remove it all;
