@@ -124,8 +124,10 @@ const (
 
 // kubeletContainerLabels is the kubelet's containerPrometheusLabelsFunc:
 // every series carries id, name, image, pod, namespace and container, blank
-// where unknown. A cgroup without pod labels (the pod cgroup, a sandbox) is
-// attributed to the pod whose cgroup holds it.
+// where unknown. A cgroup without the runtime's pod labels (the pod cgroup,
+// a sandbox, or any cgroup when pods come from the cgroup tree without a
+// runtime) is named as the summary names it: its container, if it is one,
+// and the pod whose cgroup holds it.
 func kubeletContainerLabels(legacy *provider.Legacy) metrics.ContainerLabelsFunc {
 	return func(c *cadvisorapi.ContainerInfo) map[string]string {
 		var name string
@@ -134,8 +136,13 @@ func kubeletContainerLabels(legacy *provider.Legacy) metrics.ContainerLabelsFunc
 		}
 		podName := c.Spec.Labels[kubernetesPodNameLabel]
 		namespace := c.Spec.Labels[kubernetesPodNamespaceLabel]
+		container := c.Spec.Labels[kubernetesContainerNameLabel]
 		if podName == "" && namespace == "" {
-			namespace, podName, _ = legacy.PodOfCgroup(c.Name)
+			var owned string
+			namespace, podName, owned, _ = legacy.Owner(c.Name)
+			if container == "" {
+				container = owned
+			}
 		}
 		return map[string]string{
 			metrics.LabelID:    c.Name,
@@ -143,7 +150,7 @@ func kubeletContainerLabels(legacy *provider.Legacy) metrics.ContainerLabelsFunc
 			metrics.LabelImage: c.Spec.Image,
 			"pod":              podName,
 			"namespace":        namespace,
-			"container":        c.Spec.Labels[kubernetesContainerNameLabel],
+			"container":        container,
 		}
 	}
 }

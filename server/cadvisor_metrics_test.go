@@ -224,3 +224,47 @@ func TestCadvisorMetricsUnlimitedMemoryIsZero(t *testing.T) {
 		t.Errorf("legacy JSON spec of an unlimited v2 cgroup: %+v, want kubelet 1.20's machine memory and no swap limit", info.Spec.Memory)
 	}
 }
+
+// TestCadvisorMetricsLabelsWithoutRuntime: pods found in the cgroup tree
+// (no CRI, names from /var/log/pods) carry no runtime labels, yet their
+// containers are named in /stats/summary; the series name them too.
+func TestCadvisorMetricsLabelsWithoutRuntime(t *testing.T) {
+	pods := []provider.LegacyPod{{
+		Namespace: "default", Name: "web", UID: legacyPodUID, Cgroup: legacyPodCgroup,
+		Containers: []provider.LegacyContainer{
+			{Name: "app", ID: "ctr-app", Cgroup: legacyPodCgroup + "/ctr-app"},
+			{Name: "side", ID: "ctr-side", Cgroup: legacyPodCgroup + "/ctr-side"},
+		},
+	}}
+	machine := &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30}
+	families, err := cadvisorMetrics(provider.NewLegacy(legacyView(), machine, pods), cadvisorMetricSet(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][3]string{ // id -> namespace, pod, container
+		legacyPodCgroup + "/ctr-app":  {"default", "web", "app"},
+		legacyPodCgroup + "/ctr-side": {"default", "web", "side"},
+		legacyPodCgroup:               {"default", "web", ""},
+		legacyPodCgroup + "/sandbox":  {"default", "web", ""},
+		"/kubepods":                   {"", "", ""},
+	}
+	for _, family := range families {
+		if family.GetName() != "container_memory_usage_bytes" {
+			continue
+		}
+		for _, m := range family.Metric {
+			labels := labelsOf(m)
+			w, ok := want[labels["id"]]
+			if !ok {
+				continue
+			}
+			if got := [3]string{labels["namespace"], labels["pod"], labels["container"]}; got != w {
+				t.Errorf("%s: namespace, pod, container = %q, want %q", labels["id"], got, w)
+			}
+			delete(want, labels["id"])
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("no container_memory_usage_bytes series for %v", want)
+	}
+}
