@@ -21,8 +21,15 @@ const watchMask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN
 
 // discovery keeps the store in line with the cgroup trees: inotify watches
 // on every directory of the tracked trees, "pathway" watches on the nearest
-// existing ancestor of a tracked root that does not exist yet, and a full
-// rescan every RescanInterval (or after an inotify queue overflow).
+// existing ancestor of every tracked root (its parent once it exists, so
+// that its removal and re-creation are seen), and a full rescan every
+// RescanInterval (or after an inotify queue overflow).
+//
+// The kernel sends no IN_IGNORED (nor IN_DELETE_SELF) when a cgroup
+// directory is removed, and the watch keeps the dead directory's inode: a
+// watch is removed by discovery itself when the parent reports the
+// directory gone (IN_DELETE, IN_MOVED_FROM), and a rescan removes every
+// watch whose directory no longer exists or is another inode now.
 //
 // Everything runs under mu: the background event loop, the rescan, and the
 // drains Housekeep does before and after a pass so that a cgroup created
@@ -36,7 +43,10 @@ type discovery struct {
 	fd      int
 	watches map[int32]*watch
 	byKey   map[watchKey]int32
-	buf     []byte
+	// below counts the watches strictly below each name, so that removing
+	// a directory's watch looks for descendants only when there are some.
+	below map[watchKey]int
+	buf   []byte
 	// watchFailureLogged limits the "out of watches" warning to one line.
 	watchFailureLogged bool
 }
@@ -49,8 +59,12 @@ type watchKey struct {
 type watch struct {
 	watchKey
 	// recursive watches are directories inside a tracked tree; the others
-	// are pathways to tracked roots that do not exist yet.
+	// are pathways to tracked roots.
 	recursive bool
+	// dev and ino identify the directory watched, so that a rescan tells
+	// one re-created under the same name (uint64: Stat_t's types vary by
+	// architecture).
+	dev, ino uint64
 }
 
 func newDiscovery(c *Collector) *discovery {
@@ -59,6 +73,7 @@ func newDiscovery(c *Collector) *discovery {
 		fd:      -1,
 		watches: map[int32]*watch{},
 		byKey:   map[watchKey]int32{},
+		below:   map[watchKey]int{},
 		buf:     make([]byte, 64<<10),
 	}
 }
@@ -150,17 +165,20 @@ func (d *discovery) close() {
 	}
 	clear(d.watches)
 	clear(d.byKey)
+	clear(d.below)
 }
 
-// rescan walks every tracked tree, (re)adds missing watches, adds and
-// re-specs every cgroup found and drops the ones that are gone.
+// rescan drops the watches of directories that are gone, walks every
+// tracked tree, (re)adds missing watches, adds and re-specs every cgroup
+// found and drops the ones that are gone.
 func (d *discovery) rescan() {
 	c := d.c
+	d.prune()
 	seen := map[string]bool{"/": true}
 	for ti, t := range c.trees {
 		for _, root := range c.tracked {
+			d.watchPathway(ti, root)
 			if !isDir(filepath.Join(t.dir, root)) {
-				d.watchPathway(ti, root)
 				continue
 			}
 			d.walk(ti, root, func(name string) {
@@ -196,8 +214,8 @@ func (d *discovery) walk(ti int, name string, visit func(string)) {
 	}
 }
 
-// watchPathway watches the nearest existing ancestor of a tracked root that
-// does not exist yet, so that its creation is noticed.
+// watchPathway watches the nearest existing ancestor of a tracked root (its
+// parent when it exists), so that its creation and removal are noticed.
 func (d *discovery) watchPathway(ti int, root string) {
 	dir := d.c.trees[ti].dir
 	for ancestor := path.Dir(root); ; ancestor = path.Dir(ancestor) {
@@ -222,7 +240,16 @@ func (d *discovery) addWatch(ti int, name string, recursive bool) {
 		}
 		return
 	}
-	wd, err := unix.InotifyAddWatch(d.fd, filepath.Join(d.c.trees[ti].dir, name), watchMask)
+	dir := filepath.Join(d.c.trees[ti].dir, name)
+	// Stat before adding: should the directory be replaced in between, the
+	// watch is on the new one and the next rescan, seeing the old inode
+	// recorded, watches it once more, which is harmless. The other order
+	// could record the new inode for a watch on the old one.
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return // vanished: nothing to watch
+	}
+	wd, err := unix.InotifyAddWatch(d.fd, dir, watchMask)
 	if err != nil {
 		if !isVanished(err) && !errors.Is(err, unix.ENOTDIR) && !d.watchFailureLogged {
 			d.watchFailureLogged = true
@@ -234,8 +261,69 @@ func (d *discovery) addWatch(ti int, name string, recursive bool) {
 	if _, taken := d.watches[int32(wd)]; taken {
 		return // same inode reached under another name; keep the first
 	}
-	d.watches[int32(wd)] = &watch{watchKey: key, recursive: recursive}
+	d.watches[int32(wd)] = &watch{watchKey: key, recursive: recursive, dev: uint64(st.Dev), ino: uint64(st.Ino)}
 	d.byKey[key] = int32(wd)
+	d.countBelow(key, 1)
+}
+
+// countBelow adds delta to the descendant count of every ancestor of key.
+func (d *discovery) countBelow(key watchKey, delta int) {
+	for name := key.name; name != "/"; {
+		name = path.Dir(name)
+		ancestor := watchKey{tree: key.tree, name: name}
+		if d.below[ancestor] += delta; d.below[ancestor] <= 0 {
+			delete(d.below, ancestor)
+		}
+	}
+}
+
+// forget removes a watch from the kernel (unless it is gone already) and
+// from the bookkeeping. inotify_rm_watch may fail for a directory that is
+// gone (EINVAL once the kernel dropped the watch itself); the bookkeeping
+// goes regardless. The IN_IGNORED that a successful removal queues finds
+// no watch and is skipped.
+func (d *discovery) forget(wd int32, inKernel bool) {
+	w := d.watches[wd]
+	if w == nil {
+		return
+	}
+	if inKernel {
+		_, _ = unix.InotifyRmWatch(d.fd, uint32(wd))
+	}
+	delete(d.watches, wd)
+	if d.byKey[w.watchKey] == wd {
+		delete(d.byKey, w.watchKey)
+	}
+	d.countBelow(w.watchKey, -1)
+}
+
+// unwatchBelow drops the watches of a removed or renamed-away directory and
+// its descendants.
+func (d *discovery) unwatchBelow(ti int, name string) {
+	key := watchKey{tree: ti, name: name}
+	if wd, ok := d.byKey[key]; ok {
+		d.forget(wd, true)
+	}
+	if d.below[key] == 0 {
+		return
+	}
+	for k, wd := range d.byKey {
+		if k.tree == ti && isAncestorOrSelf(name, k.name) {
+			d.forget(wd, true)
+		}
+	}
+}
+
+// prune drops every watch whose directory is gone or is another directory
+// now (re-created under the same name), which no event reported.
+func (d *discovery) prune() {
+	var st unix.Stat_t
+	for wd, w := range d.watches {
+		err := unix.Stat(filepath.Join(d.c.trees[w.tree].dir, w.name), &st)
+		if err != nil || uint64(st.Dev) != w.dev || uint64(st.Ino) != w.ino {
+			d.forget(wd, true)
+		}
+	}
 }
 
 // maxReadsPerDrain bounds one drain, so that a storm of cgroup churn cannot
@@ -312,12 +400,10 @@ func (d *discovery) collect(wd int32, mask uint32, name string, work *pendingWor
 		return
 	}
 	if mask&unix.IN_IGNORED != 0 {
-		// The directory is gone. If it was a tracked root or a pathway, the
-		// way back to it must be watched again.
-		delete(d.watches, wd)
-		if d.byKey[w.watchKey] == wd {
-			delete(d.byKey, w.watchKey)
-		}
+		// The kernel dropped the watch (its directory is gone, on a
+		// filesystem that says so). If it was a tracked root or a pathway,
+		// the way back to it must be watched again.
+		d.forget(wd, false)
 		work.resolve[w.tree] = true
 		return
 	}
@@ -332,11 +418,18 @@ func (d *discovery) collect(wd int32, mask uint32, name string, work *pendingWor
 		} else if d.leadsToTrackedRoot(child) {
 			work.resolve[w.tree] = true
 		}
-	case mask&unix.IN_MOVED_FROM != 0:
+	case mask&(unix.IN_MOVED_FROM|unix.IN_DELETE) != 0:
+		// Dropped now, not in apply: a CREATE of the same name later in
+		// this batch must find the name unwatched.
 		d.unwatchBelow(w.tree, child)
-		work.refreshBelow[child] = true
-	case mask&unix.IN_DELETE != 0:
-		work.refresh[child] = true
+		if mask&unix.IN_MOVED_FROM != 0 {
+			work.refreshBelow[child] = true
+		} else {
+			work.refresh[child] = true
+		}
+		if d.leadsToTrackedRoot(child) {
+			work.resolve[w.tree] = true
+		}
 	}
 }
 
@@ -372,18 +465,6 @@ func (d *discovery) apply(work *pendingWork) {
 	}
 }
 
-// unwatchBelow drops the watches of a renamed-away directory and its
-// descendants; their names are stale.
-func (d *discovery) unwatchBelow(ti int, name string) {
-	for key, wd := range d.byKey {
-		if key.tree == ti && isAncestorOrSelf(name, key.name) {
-			_, _ = unix.InotifyRmWatch(d.fd, uint32(wd))
-			delete(d.byKey, key)
-			delete(d.watches, wd)
-		}
-	}
-}
-
 func (d *discovery) leadsToTrackedRoot(name string) bool {
 	for _, root := range d.c.tracked {
 		if isAncestorOrSelf(name, root) {
@@ -393,14 +474,14 @@ func (d *discovery) leadsToTrackedRoot(name string) bool {
 	return false
 }
 
-// resolveRoots makes sure every tracked root of tree ti is either watched
-// as a tree (walking it, and adding what it finds to refresh, when it just
-// appeared) or has a pathway watch.
+// resolveRoots makes sure every tracked root of tree ti has a pathway
+// watch and, when it exists, is watched as a tree (walking it, and adding
+// what it finds to refresh, when it just appeared).
 func (d *discovery) resolveRoots(ti int, refresh map[string]bool) {
 	dir := d.c.trees[ti].dir
 	for _, root := range d.c.tracked {
+		d.watchPathway(ti, root)
 		if !isDir(filepath.Join(dir, root)) {
-			d.watchPathway(ti, root)
 			continue
 		}
 		if wd, ok := d.byKey[watchKey{tree: ti, name: root}]; ok && d.watches[wd].recursive {

@@ -341,12 +341,15 @@ func TestLiveVanishedMidPass(t *testing.T) {
 }
 
 // TestLiveChurn creates and removes cgroups while housekeeping runs, for
-// the race detector and for the invariant that every published cgroup
-// exists or existed and no error is logged for routine removal.
+// the race detector and for the invariants that every published cgroup
+// exists or existed, no error is logged for routine removal and no inotify
+// watch is left behind.
 func TestLiveChurn(t *testing.T) {
 	lc := newLiveCgroups(t)
 	c, sink := startLiveCollector(t, lc.parent)
 	ctx := context.Background()
+	c.Housekeep(ctx)
+	baseline := kernelWatchCount(t, c)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Add(1)
@@ -378,6 +381,9 @@ func TestLiveChurn(t *testing.T) {
 		if name != "/" && name != lc.parent {
 			t.Errorf("%s still tracked after churn ended", name)
 		}
+	}
+	if got := kernelWatchCount(t, c); got != baseline {
+		t.Errorf("%d inotify watches after churn ended, baseline %d", got, baseline)
 	}
 	// Published views are immutable: every sample slice is still sorted.
 	for _, v := range views {
