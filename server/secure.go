@@ -181,11 +181,11 @@ func servingCertificate(logger klog.Logger, cfg TLSConfig) (dynamiccertificates.
 			logger.Info("Generated a self-signed serving certificate", "certFile", certFile, "hosts", cfg.SelfSignedHosts)
 		}
 	}
-	content, err := dynamiccertificates.NewDynamicServingContentFromFiles("serving-cert", certFile, keyFile)
+	content, err := newCertKeyFiles(logger, "serving-cert", certFile, keyFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load serving certificate %s and key %s: %w", certFile, keyFile, err)
 	}
-	return content, func(ctx context.Context) { go content.Run(ctx, 1) }, nil
+	return content, func(ctx context.Context) { go content.Run(ctx) }, nil
 }
 
 // writePair stores a key (0600) and its certificate (0644), creating their

@@ -136,6 +136,63 @@ func TestServingCertificateRotation(t *testing.T) {
 	}
 }
 
+// TestServingCertificateSwappedThroughAbsence removes the pair, serves on
+// from memory while the files are gone, and must pick up a new pair written
+// afterwards at once, and every later rotation too: the files' directory is
+// what is watched, so their absence loses no watch.
+func TestServingCertificateSwappedThroughAbsence(t *testing.T) {
+	ca := authtest.NewCA(t, "serving-ca")
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	cert1, key1 := ca.ServingPair(t, "127.0.0.1")
+	authtest.WriteFile(t, certFile, cert1)
+	authtest.WriteFile(t, keyFile, key1)
+	ts := startSecurePort(t, AuthConfig{AuthorizationMode: AuthorizationModeAlwaysAllow}, TLSConfig{CertFile: certFile, KeyFile: keyFile})
+	verify := &tls.Config{RootCAs: ca.Pool()}
+	presents := func(want *x509.Certificate) bool {
+		t.Helper()
+		state, err := ts.handshake(verify)
+		if err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		return state.PeerCertificates[0].Equal(want)
+	}
+
+	for _, f := range []string{certFile, keyFile} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The files stay away for a while (the scenario, not a wait for
+	// anything): the old pair is served meanwhile.
+	for absent := time.Now(); time.Since(absent) < 300*time.Millisecond; time.Sleep(10 * time.Millisecond) {
+		if !presents(authtest.ParseCertificate(t, cert1)) {
+			t.Fatal("the certificate changed while the files were absent")
+		}
+	}
+	for _, step := range []struct {
+		name  string
+		write func(t testing.TB, path string, data []byte)
+	}{
+		{"new pair after the absence", authtest.WriteFile},
+		{"in-place rotation after that", authtest.WriteFile},
+		{"rename over the files after that", authtest.ReplaceFile},
+	} {
+		certPEM, keyPEM := ca.ServingPair(t, "127.0.0.1")
+		want := authtest.ParseCertificate(t, certPEM)
+		step.write(t, keyFile, keyPEM)
+		step.write(t, certFile, certPEM)
+		start := time.Now()
+		for !presents(want) {
+			if time.Since(start) > 3*time.Second {
+				t.Fatalf("%s: still the old certificate 3s after the new files were written", step.name)
+			}
+			time.Sleep(10 * time.Millisecond) // poll interval
+		}
+		t.Logf("%s: presented after %v", step.name, time.Since(start))
+	}
+}
+
 func TestClientCARotation(t *testing.T) {
 	oldCA, newCA := authtest.NewCA(t, "old-client-ca"), authtest.NewCA(t, "new-client-ca")
 	caFile := writeCA(t, t.TempDir(), oldCA)
