@@ -67,13 +67,23 @@ func parseContainerLogName(file string) (id, container string, ok bool) {
 	return base[dash+1:], parts[2], true
 }
 
+// cgroupPodDisk is what a pod from the cgroup tree is given of the node's
+// disks: the root filesystem and the measured pod directories.
+type cgroupPodDisk struct {
+	rootFs *cadvisor.FsStats
+	host   hostStorage
+}
+
 // buildPodsFromCgroups lists pods found in the cgroup tree when there is no
 // runtime: every pod<uid> cgroup below the pod root, its child cgroups as
 // containers. Names come from the log layout where present; otherwise a pod
 // is named by its UID and a container by its cgroup's ID. When some
 // containers of a pod have names, the unnamed ones (the sandbox) are left
-// out, like the kubelet never lists the pause container.
-func buildPodsFromCgroups(view *cadvisor.View, podRoot string, names podNames) (full, cpuMem []statsapi.PodStats) {
+// out, like the kubelet never lists the pause container. Volumes and
+// ephemeral storage come from the node's disks as for pods from CRI; without
+// a runtime no writable layer is known, so ephemeral storage counts the
+// ephemeral volumes, the pod's log files and etc-hosts.
+func buildPodsFromCgroups(view *cadvisor.View, podRoot string, names podNames, disk cgroupPodDisk) (full, cpuMem []statsapi.PodStats) {
 	podCgroups := map[string]*cadvisor.CgroupInfo{}
 	children := map[string][]*cadvisor.CgroupInfo{}
 	prefix := strings.TrimSuffix(podRoot, "/") + "/"
@@ -90,31 +100,38 @@ func buildPodsFromCgroups(view *cadvisor.View, podRoot string, names podNames) (
 	full = make([]statsapi.PodStats, 0, len(podCgroups))
 	cpuMem = make([]statsapi.PodStats, 0, len(podCgroups))
 	for name, podCgroup := range podCgroups {
-		uid, _ := cadvisor.PodUIDFromCgroup(name)
-		ref, known := names.byUID[uid]
-		if !known {
-			ref = statsapi.PodReference{UID: uid, Name: uid}
-		}
-		pod := podBuild{
-			full:   statsapi.PodStats{PodRef: ref, StartTime: metav1.NewTime(podCgroup.Spec.CreationTime)},
-			cpuMem: statsapi.PodStats{PodRef: ref, StartTime: metav1.NewTime(podCgroup.Spec.CreationTime)},
-		}
-		for _, container := range namedContainers(children[name], names.containerNames) {
-			pod.full.Containers = append(pod.full.Containers, cgroupContainerStats(container.name, container.info))
-			pod.cpuMem.Containers = append(pod.cpuMem.Containers, cgroupCPUAndMemoryStats(container.name, container.info))
-			pod.processes += container.info.Latest().Processes.Count
-			pod.hasProcesses = true
-		}
-		pod.full.CPU, pod.full.Memory = cpuStats(podCgroup), memoryStats(podCgroup)
-		pod.full.Swap, pod.full.IO, pod.full.Network = swapStats(podCgroup), ioStats(podCgroup), networkStats(podCgroup)
-		pod.cpuMem.CPU, pod.cpuMem.Memory, pod.cpuMem.Swap = cpuStats(podCgroup), memoryStats(podCgroup), swapStats(podCgroup)
-		if pod.hasProcesses {
-			pod.full.ProcessStats = &statsapi.ProcessStats{ProcessCount: ptrTo(pod.processes)}
-		}
+		pod := buildCgroupPod(podCgroup, namedContainers(children[name], names.containerNames), names)
+		fillPodStorage(podAssembly{rootFs: disk.rootFs, host: disk.host}, &pod.full)
 		full = append(full, pod.full)
 		cpuMem = append(cpuMem, pod.cpuMem)
 	}
 	return full, cpuMem
+}
+
+// buildCgroupPod is one pod cgroup with its containers, in both modes.
+func buildCgroupPod(podCgroup *cadvisor.CgroupInfo, containers []namedCgroup, names podNames) *podBuild {
+	uid, _ := cadvisor.PodUIDFromCgroup(podCgroup.Name)
+	ref, known := names.byUID[uid]
+	if !known {
+		ref = statsapi.PodReference{UID: uid, Name: uid}
+	}
+	pod := &podBuild{
+		full:   statsapi.PodStats{PodRef: ref, StartTime: metav1.NewTime(podCgroup.Spec.CreationTime)},
+		cpuMem: statsapi.PodStats{PodRef: ref, StartTime: metav1.NewTime(podCgroup.Spec.CreationTime)},
+	}
+	for _, container := range containers {
+		pod.full.Containers = append(pod.full.Containers, cgroupContainerStats(container.name, container.info))
+		pod.cpuMem.Containers = append(pod.cpuMem.Containers, cgroupCPUAndMemoryStats(container.name, container.info))
+		pod.processes += container.info.Latest().Processes.Count
+		pod.hasProcesses = true
+	}
+	pod.full.CPU, pod.full.Memory = cpuStats(podCgroup), memoryStats(podCgroup)
+	pod.full.Swap, pod.full.IO, pod.full.Network = swapStats(podCgroup), ioStats(podCgroup), networkStats(podCgroup)
+	pod.cpuMem.CPU, pod.cpuMem.Memory, pod.cpuMem.Swap = cpuStats(podCgroup), memoryStats(podCgroup), swapStats(podCgroup)
+	if pod.hasProcesses {
+		pod.full.ProcessStats = &statsapi.ProcessStats{ProcessCount: ptrTo(pod.processes)}
+	}
+	return pod
 }
 
 type namedCgroup struct {

@@ -187,7 +187,8 @@ func (p *Provider) buildPods(ctx context.Context, view *cadvisor.View, rootFs *c
 	var pods podList
 	if p.cfg.Runtime == nil {
 		names := readPodNames(p.cfg.PodLogsDir, p.cfg.ContainerLogsDir)
-		pods.full, pods.cpuAndMemory = buildPodsFromCgroups(view, p.cfg.PodRoot, names)
+		disk := cgroupPodDisk{rootFs: rootFs, host: newNodeStorage(p.cfg.PodLogsDir, p.cfg.RootDir, p.cfg.FsStats, p.cfg.Volumes)}
+		pods.full, pods.cpuAndMemory = buildPodsFromCgroups(view, p.cfg.PodRoot, names, disk)
 		pods.legacy = legacyPodsFromCgroups(view, p.cfg.PodRoot, names)
 		pods.sort()
 		return pods
