@@ -25,6 +25,12 @@
 //	})
 //	// point the server at rt.Endpoint(), rt.RootDir(), and cgroup paths from pod.CgroupParent
 //
+// An end-to-end package's TestMain is Main, which installs containerd when
+// it is missing. Run without root such a package fails with the reason
+// instead of passing untested; KSS_SKIP_E2E=1 makes it skip instead. Waits
+// in tests go through Eventually, which fails the test with what it waited
+// for once its limit has passed.
+//
 // # What a Runtime is
 //
 // StartContainerd starts containerd (1.6, Debian's package) as a child

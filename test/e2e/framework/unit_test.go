@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -309,4 +311,62 @@ func TestUnescapeMountinfo(t *testing.T) {
 			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestMainWithoutRoot: an end-to-end package run without root must fail
+// with the reason, never pass without running, unless the skip variable
+// asks for a skip. The tests are not run either way.
+func TestMainWithoutRoot(t *testing.T) {
+	tests := []struct {
+		name     string
+		skip     string
+		wantCode int
+		wantText string
+	}{
+		{name: "asked for", skip: "", wantCode: 1, wantText: "need root"},
+		{name: "other value", skip: "yes", wantCode: 1, wantText: skipEnv + "=1"},
+		{name: "opted out", skip: "1", wantCode: 0, wantText: "skipping"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			ran := false
+			code := mainAs(1000, tt.skip, &stderr, func() int { ran = true; return 0 })
+			if code != tt.wantCode || ran {
+				t.Errorf("exit code %d, tests ran: %v; want %d without running them", code, ran, tt.wantCode)
+			}
+			if !strings.Contains(stderr.String(), tt.wantText) {
+				t.Errorf("stderr %q does not say %q", stderr.String(), tt.wantText)
+			}
+		})
+	}
+}
+
+// TestEventuallyEnds: a condition that never holds fails the test at the
+// limit, with what was awaited.
+func TestEventuallyEnds(t *testing.T) {
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	calls := 0
+	go func() {
+		defer close(done)
+		Eventually(rec, 300*time.Millisecond, "the impossible", func() bool { calls++; return false })
+	}()
+	<-done
+	if !strings.Contains(rec.msg, "gave up after 300ms waiting for the impossible") || calls < 2 {
+		t.Errorf("Eventually failed with %q after %d calls", rec.msg, calls)
+	}
+	ok := 0
+	Eventually(t, time.Minute, "the third call", func() bool { ok++; return ok == 3 })
+}
+
+// fatalRecorder records Fatalf and ends the goroutine like testing does.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
 }
