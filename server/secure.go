@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	certutil "k8s.io/client-go/util/cert"
@@ -88,7 +90,7 @@ func NewSecurePort(cfg Config, tlsCfg TLSConfig, auth *Auth, src SnapshotSource,
 		handler: newSecureHandler(cfg, auth, src, health, encodeSummary),
 		// GetConfigForClient hands every handshake the controller's latest
 		// config; the fields here only satisfy net/http's checks.
-		tlsConfig:  &tls.Config{MinVersion: base.MinVersion, GetConfigForClient: controller.GetConfigForClient},
+		tlsConfig:  &tls.Config{MinVersion: base.MinVersion, GetConfigForClient: configForClient(controller.GetConfigForClient)},
 		controller: controller,
 		runners:    []func(context.Context){auth.Run},
 	}
@@ -106,11 +108,18 @@ func (p *SecurePort) Run(ctx context.Context) {
 	go p.controller.Run(1, ctx.Done())
 }
 
+// http2MaxConcurrentStreams is how many requests one HTTP/2 connection may
+// have in flight: k8s.io/apiserver's default for its own secure port (the
+// clients' initial assumption too), below Go's 250, since every stream may
+// hold a handler goroutine and a body buffer.
+const http2MaxConcurrentStreams = 100
+
 // HTTPServer is NewHTTPServer for the secure port, with its TLS
-// configuration.
+// configuration and HTTP/2.
 func (p *SecurePort) HTTPServer(addr string) *http.Server {
 	srv := NewHTTPServer(addr, p.handler)
 	srv.TLSConfig = p.tlsConfig
+	srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: http2MaxConcurrentStreams}
 	return srv
 }
 
@@ -140,13 +149,45 @@ func baseTLSConfig(logger klog.Logger, cfg TLSConfig) (*tls.Config, error) {
 	if minVersion == tls.VersionTLS13 && len(suites) > 0 {
 		logger.Info("Warning: TLS 1.3 cipher suites are not configurable, ignoring the TLS cipher suites")
 	}
+	protos := []string{"h2", "http/1.1"}
+	if minVersion < tls.VersionTLS13 && len(cfg.CipherSuites) > 0 && !slices.ContainsFunc(cfg.CipherSuites, http2Cipher) {
+		logger.Info("Warning: HTTP/2 is off on the secure port: RFC 7540 forbids every one of the TLS cipher suites", "cipherSuites", cfg.CipherSuites)
+		protos = []string{"http/1.1"}
+	}
 	return &tls.Config{
 		MinVersion:   minVersion,
 		CipherSuites: suites,
-		// HTTP/1.1 only, which is what a kubelet with a client CA file
-		// negotiates too: its per-client config carries no ALPN protocols.
-		NextProtos: []string{"http/1.1"},
+		// HTTP/2 first, as the API server offers it: its node proxy and
+		// metrics-server then multiplex their requests over one connection.
+		NextProtos: protos,
 	}, nil
+}
+
+// http2Cipher reports whether HTTP/2 allows a TLS 1.2 cipher suite: RFC 7540
+// appendix A forbids all but the ephemeral-key AEAD ones.
+func http2Cipher(name string) bool {
+	return strings.HasPrefix(name, "TLS_ECDHE_") && (strings.Contains(name, "_GCM_") || strings.Contains(name, "_CHACHA20_POLY1305"))
+}
+
+// configForClient is the controller's configuration for one handshake,
+// without ALPN when the client offers none of our protocols: Go's server
+// would fail such a handshake (no_application_protocol), while the
+// kubelet, whose per-client configuration has no ALPN protocols, serves it
+// HTTP/1.1. So do we, to an "http/1.0" or unknown-protocol-only client.
+func configForClient(get func(*tls.ClientHelloInfo) (*tls.Config, error)) func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	return func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		conf, err := get(hello)
+		if err != nil || conf == nil {
+			return conf, err
+		}
+		if len(hello.SupportedProtos) > 0 && !slices.ContainsFunc(hello.SupportedProtos, func(p string) bool {
+			return slices.Contains(conf.NextProtos, p)
+		}) {
+			// The controller hands out a copy per handshake.
+			conf.NextProtos = nil
+		}
+		return conf, nil
+	}
 }
 
 // servingCertificate returns the serving certificate's content and, when it

@@ -2,8 +2,11 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/test/secure/authtest"
 )
@@ -287,13 +292,116 @@ func TestTLSVersionsCipherSuitesAndProtocols(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if state.NegotiatedProtocol != "http/1.1" {
-				t.Errorf("negotiated protocol %q, want http/1.1 (no h2, as a kubelet with a client CA)", state.NegotiatedProtocol)
+			if state.NegotiatedProtocol != "h2" {
+				t.Errorf("negotiated protocol %q, want h2", state.NegotiatedProtocol)
 			}
 			if len(tt.server.CipherSuites) > 0 && tls.CipherSuiteName(state.CipherSuite) != tt.server.CipherSuites[0] {
 				t.Errorf("cipher suite %s", tls.CipherSuiteName(state.CipherSuite))
 			}
 		})
+	}
+}
+
+// TestSecurePortProtocols: HTTP/2 and HTTP/1.1 are both negotiated and
+// served, and a client whose ALPN list shares nothing with ours still
+// completes the handshake and is served HTTP/1.x, as by a kubelet.
+func TestSecurePortProtocols(t *testing.T) {
+	ca := authtest.NewCA(t, "ca")
+	ts := startSecurePort(t, AuthConfig{AuthorizationMode: AuthorizationModeAlwaysAllow, ClientCAFile: writeCA(t, t.TempDir(), ca)}, TLSConfig{})
+	cert := ca.ClientCert(t, "scraper")
+	for _, tt := range []struct {
+		offer     []string
+		wantALPN  string
+		wantProto string
+	}{
+		{[]string{"h2", "http/1.1"}, "h2", "HTTP/2.0"},
+		{[]string{"http/1.1"}, "http/1.1", "HTTP/1.1"},
+		{nil, "", "HTTP/1.1"},
+		{[]string{"http/1.0"}, "", "HTTP/1.1"},
+		{[]string{"spdy/3", "acme-tls/1"}, "", "HTTP/1.1"},
+	} {
+		client := ts.client(&cert)
+		transport := client.Transport.(*http.Transport)
+		transport.TLSClientConfig.NextProtos = tt.offer
+		// Without this a Transport with its own TLS config never speaks h2.
+		transport.ForceAttemptHTTP2 = slices.Contains(tt.offer, "h2")
+		var negotiated string
+		transport.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&tls.Dialer{Config: transport.TLSClientConfig}).DialContext(ctx, network, addr)
+			if err == nil {
+				negotiated = conn.(*tls.Conn).ConnectionState().NegotiatedProtocol
+			}
+			return conn, err
+		}
+		resp, err := client.Get(ts.URL + "/healthz")
+		if err != nil {
+			t.Errorf("ALPN %q: %v", tt.offer, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != "ok" || resp.Proto != tt.wantProto || negotiated != tt.wantALPN {
+			t.Errorf("ALPN %q: %d %q over %s (negotiated %q), want 200 ok over %s (%q)", tt.offer, resp.StatusCode, body, resp.Proto, negotiated, tt.wantProto, tt.wantALPN)
+		}
+	}
+}
+
+// TestSecurePortHTTP2Settings reads the server's first SETTINGS frame: the
+// streams a client may open at once on one connection are bounded.
+func TestSecurePortHTTP2Settings(t *testing.T) {
+	ts := startSecurePort(t, AuthConfig{AuthorizationMode: AuthorizationModeAlwaysAllow, Anonymous: true}, TLSConfig{})
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(ts.URL, "https://"), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	framer := http2.NewFramer(conn, conn)
+	if err := framer.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		frame, err := framer.ReadFrame()
+		if err != nil {
+			t.Fatalf("no SETTINGS frame from the server: %v", err)
+		}
+		settings, ok := frame.(*http2.SettingsFrame)
+		if !ok || settings.IsAck() {
+			continue
+		}
+		if v, ok := settings.Value(http2.SettingMaxConcurrentStreams); !ok || v != http2MaxConcurrentStreams {
+			t.Errorf("SETTINGS_MAX_CONCURRENT_STREAMS %d (sent %v), want %d", v, ok, http2MaxConcurrentStreams)
+		}
+		return
+	}
+}
+
+// TestHTTP2OffWithoutAnHTTP2Cipher: a --tls-cipher-suites list that HTTP/2
+// forbids entirely (RFC 7540 appendix A) turns h2 off instead of failing
+// every h2 client with INADEQUATE_SECURITY after the handshake.
+func TestHTTP2OffWithoutAnHTTP2Cipher(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  TLSConfig
+		want []string
+	}{
+		{TLSConfig{}, []string{"h2", "http/1.1"}},
+		{TLSConfig{CipherSuites: []string{"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"}}, []string{"h2", "http/1.1"}},
+		{TLSConfig{CipherSuites: []string{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_RSA_WITH_AES_128_CBC_SHA"}}, []string{"h2", "http/1.1"}},
+		{TLSConfig{CipherSuites: []string{"TLS_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"}}, []string{"http/1.1"}},
+		{TLSConfig{MinVersion: "VersionTLS13", CipherSuites: []string{"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"}}, []string{"h2", "http/1.1"}},
+	} {
+		conf, err := baseTLSConfig(discardLogger(), tt.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(conf.NextProtos, tt.want) {
+			t.Errorf("%+v: NextProtos %q, want %q", tt.cfg, conf.NextProtos, tt.want)
+		}
 	}
 }
 
