@@ -10,6 +10,12 @@ func TestNanoCores(t *testing.T) {
 	sample := func(at time.Duration, total uint64, perCPU ...uint64) *Sample {
 		return &Sample{Timestamp: t0.Add(at), CPU: CPUStats{UsageTotal: total, PerCPU: perCPU}}
 	}
+	// onCPUs is a sample read on a machine with cpus CPUs.
+	onCPUs := func(cpus int, at time.Duration, total uint64) *Sample {
+		s := sample(at, total)
+		s.cpus = cpus
+		return s
+	}
 	tests := []struct {
 		name      string
 		prev, cur *Sample
@@ -29,6 +35,13 @@ func TestNanoCores(t *testing.T) {
 		{name: "cpu count changed", prev: sample(0, 1, 1), cur: sample(time.Second, 2, 1, 1)},
 		{name: "per-cpu counter decreased", prev: sample(0, 1, 5, 0), cur: sample(time.Second, 2, 4, 2)},
 		{name: "per-cpu counters grow", prev: sample(0, 1, 1, 0), cur: sample(time.Second, 2e9+1, 1e9+1, 1e9), want: 2e9, wantOK: true},
+		// The incident: 2,002,004,473 on a 2-core node under full load.
+		{name: "above the machine's CPUs clamped", prev: onCPUs(2, 0, 0), cur: onCPUs(2, 10*time.Second, 20020044730), want: 2e9, wantOK: true},
+		{name: "far above clamped", prev: onCPUs(2, 0, 0), cur: onCPUs(2, time.Second, 7e9), want: 2e9, wantOK: true},
+		{name: "exactly the machine's CPUs", prev: onCPUs(2, 0, 0), cur: onCPUs(2, 10*time.Second, 20e9), want: 2e9, wantOK: true},
+		{name: "just below the machine's CPUs", prev: onCPUs(2, 0, 0), cur: onCPUs(2, 10*time.Second, 19999999990), want: 1999999999, wantOK: true},
+		{name: "the newer sample's CPU count applies", prev: onCPUs(1, 0, 0), cur: onCPUs(4, time.Second, 3e9), want: 3e9, wantOK: true},
+		{name: "unknown CPU count not clamped", prev: onCPUs(0, 0, 0), cur: onCPUs(0, 10*time.Second, 20020044730), want: 2002004473, wantOK: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

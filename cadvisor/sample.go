@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/opencontainers/cgroups"
 )
@@ -67,11 +66,11 @@ func (c *Collector) anyDirExists(paths cgroupPaths) bool {
 // than errors for a directory that disappeared, so cgroup.procs is read
 // last: if it is gone, so is the cgroup, and the sample is dropped.
 func (c *Collector) readSample(name string, st *entryState, buf *[]byte) (*Sample, int, error) {
-	sample := &Sample{Timestamp: time.Now()}
-	stats, err := st.manager.Stats(&st.options)
+	stats, at, err := readStats(st)
 	if err != nil && !st.tolerateStatsErrors {
 		return nil, 0, fmt.Errorf("read stats of cgroup %s: %w", name, err)
 	}
+	sample := &Sample{Timestamp: at, cpus: c.machine.NumCores}
 	unified := c.mounts.hierarchy == HierarchyV2
 	if stats != nil {
 		sample.CPU = cpuFromStats(&stats.CpuStats)

@@ -6,7 +6,8 @@ import "time"
 // immutable once published: the store hands out pointers and never writes
 // through them again.
 type Sample struct {
-	// Timestamp is when the cgroup files were read (time.Now() at read).
+	// Timestamp is when the cgroup files were read: right after the cpu
+	// usage, which rates need it to match (see readStats).
 	Timestamp time.Time
 	CPU       CPUStats
 	Memory    MemoryStats
@@ -16,6 +17,9 @@ type Sample struct {
 	// Network is filled for the root cgroup (pid 1's namespace) and for pod
 	// cgroups (the namespace of a process in the pod); nil otherwise.
 	Network *NetworkStats
+	// cpus is the machine's CPU count when the sample was read, 0 when
+	// unknown: NanoCores never reports more than cpus × 1e9.
+	cpus int
 }
 
 // CPUStats holds cumulative counters in nanoseconds.

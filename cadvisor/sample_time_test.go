@@ -1,0 +1,115 @@
+package cadvisor
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+)
+
+// busyManager is a statsManager for a cgroup that keeps `cores` CPUs busy:
+// its cpu usage is cores × the wall time since start, at the moment the CPU
+// controller is read. Like the library, it reads memory before CPU, and
+// memory takes memoryDelay (memory.stat under load is slow; on the root it
+// sums up the whole machine).
+type busyManager struct {
+	start       time.Time
+	cores       float64
+	memoryDelay time.Duration
+	cpuReadAt   time.Time
+}
+
+func (m *busyManager) Stats(opts *cgroups.StatsOptions) (*cgroups.Stats, error) {
+	st := cgroups.NewStats()
+	controllers := opts.Controllers
+	if controllers == 0 {
+		controllers = cgroups.AllControllers
+	}
+	if controllers&cgroups.Memory != 0 {
+		time.Sleep(m.memoryDelay)
+	}
+	if controllers&cgroups.CPU != 0 {
+		m.cpuReadAt = time.Now()
+		st.CpuStats.CpuUsage.TotalUsage = uint64(m.cores * float64(m.cpuReadAt.Sub(m.start)))
+	}
+	return st, nil
+}
+
+func (m *busyManager) OOMKillCount() (uint64, error) { return 0, nil }
+
+// newBusyReader returns a collector on a machine with numCores CPUs and the
+// state of one cgroup read through m.
+func newBusyReader(t *testing.T, numCores int, m *busyManager) (*Collector, *entryState) {
+	t.Helper()
+	procs := filepath.Join(t.TempDir(), "cgroup.procs")
+	if err := os.WriteFile(procs, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &Collector{mounts: mounts{hierarchy: HierarchyV1}, machine: &Machine{NumCores: numCores}}
+	st := &entryState{
+		manager:   m,
+		options:   cgroups.StatsOptions{Controllers: cgroups.CPU | cgroups.Memory},
+		procsFile: procs,
+	}
+	return c, st
+}
+
+func readBusySample(t *testing.T, c *Collector, st *entryState) *Sample {
+	t.Helper()
+	buf := make([]byte, 4096)
+	s, _, err := c.readSample("/busy", st, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSampleTimestampAtCPURead: a sample's timestamp is taken after its cpu
+// usage is read, with no slow read in between.
+func TestSampleTimestampAtCPURead(t *testing.T) {
+	m := &busyManager{start: time.Now(), cores: 1, memoryDelay: 20 * time.Millisecond}
+	c, st := newBusyReader(t, 1, m)
+	s := readBusySample(t, c, st)
+	if s.Timestamp.Before(m.cpuReadAt) {
+		t.Errorf("timestamp %v before the cpu usage was read; the read came %v later",
+			s.Timestamp.Format(time.StampMicro), m.cpuReadAt.Sub(s.Timestamp))
+	}
+}
+
+// TestNanoCoresUnderSlowReads: a slow memory read in the second sample only
+// must not inflate the rate of a cgroup that keeps two cores busy. With the
+// timestamp taken before the reads, the rate came out at about 4 cores.
+func TestNanoCoresUnderSlowReads(t *testing.T) {
+	m := &busyManager{start: time.Now(), cores: 2}
+	// No CPU count: no clamp, this checks the timestamps alone.
+	c, st := newBusyReader(t, 0, m)
+	prev := readBusySample(t, c, st)
+	time.Sleep(50 * time.Millisecond)
+	m.memoryDelay = 50 * time.Millisecond
+	cur := readBusySample(t, c, st)
+	rate, ok := NanoCores(prev, cur)
+	if !ok {
+		t.Fatal("no rate")
+	}
+	if math.Abs(float64(rate)-2e9) > 0.05*2e9 {
+		t.Errorf("rate %d nanocores for two busy cores", rate)
+	}
+}
+
+// TestNanoCoresCappedAtMachine: whatever the counters say, a rate never
+// exceeds the machine's CPUs × 1e9.
+func TestNanoCoresCappedAtMachine(t *testing.T) {
+	// Three cores' worth of usage on a two-core machine: impossible, which
+	// is what the clamp is for.
+	m := &busyManager{start: time.Now(), cores: 3}
+	c, st := newBusyReader(t, 2, m)
+	prev := readBusySample(t, c, st)
+	time.Sleep(20 * time.Millisecond)
+	cur := readBusySample(t, c, st)
+	if rate, ok := NanoCores(prev, cur); !ok || rate != 2e9 {
+		t.Errorf("NanoCores = %d, %v; want 2e9 (2 cores), true", rate, ok)
+	}
+}
