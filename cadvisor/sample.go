@@ -102,6 +102,9 @@ func (c *Collector) readSample(name string, st *entryState, buf *[]byte) (*Sampl
 	if err := readPressure(sample, st, buf); err != nil {
 		return nil, 0, err
 	}
+	if err := readDiskIO(sample, &st.spec.io, buf); err != nil {
+		return nil, 0, err
+	}
 	data, err := readInto(*buf, st.procsFile)
 	*buf = data[:cap(data)]
 	if err != nil {

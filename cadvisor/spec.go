@@ -59,6 +59,8 @@ type specInputs struct {
 	cpuMask        string
 	// reservation is v1 memory.soft_limit_in_bytes or v2 memory.min.
 	reservation string
+	hasDiskIO   bool
+	io          ioFiles
 	// oldest is the oldest mtime among the cgroup's directories and their
 	// cgroup.clone_children / cgroup.events files; zero if none was found.
 	oldest time.Time
@@ -69,6 +71,7 @@ type specInputs struct {
 type cgroupSpec struct {
 	Spec
 	reservation uint64
+	io          ioFiles
 }
 
 // specFromInputs applies cAdvisor's GetSpec rules (container/common/helpers.go).
@@ -77,6 +80,8 @@ func specFromInputs(in specInputs, bootTime time.Time, numCores int) cgroupSpec 
 	out.HasCPU = in.hasCPU
 	out.HasMemory = in.hasMem
 	out.HasProcesses = true
+	out.HasDiskIO = in.hasDiskIO
+	out.io = in.io
 	if !in.oldest.IsZero() {
 		out.CreationTime = in.oldest
 		if out.CreationTime.Before(bootTime) {
@@ -136,6 +141,8 @@ func (c *Collector) readSpecInputs(name string, paths cgroupPaths) specInputs {
 		in.cpuMax = read(dir, "cpu.max")
 		in.cpuMask = read(dir, "cpuset.cpus.effective")
 		in.reservation = read(dir, "memory.min")
+		in.hasDiskIO = true
+		in.io.stat = existingFile(dir, "io.stat")
 	} else {
 		cpu, hasCPU := paths.v1["cpu"]
 		_, hasCPUAcct := paths.v1["cpuacct"]
@@ -149,6 +156,11 @@ func (c *Collector) readSpecInputs(name string, paths cgroupPaths) specInputs {
 			in.cpuMask = read(filepath.Join(c.mounts.cpuset, name), "cpuset.cpus")
 		}
 		in.reservation = read(memory, "memory.soft_limit_in_bytes")
+		blkio := filepath.Join(c.cfg.CgroupMount, "blkio", name)
+		in.hasDiskIO = isDir(blkio)
+		if in.hasDiskIO {
+			in.io.blkio = blkioCandidates(blkio, usesBFQ(c.machine.DiskMap))
+		}
 	}
 	in.oldest = oldestModTime(paths)
 	return in

@@ -1,6 +1,9 @@
 package cadvisor
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Sample is one reading of one cgroup, taken at Timestamp. Samples are
 // immutable once published: the store hands out pointers and never writes
@@ -13,7 +16,11 @@ type Sample struct {
 	Memory    MemoryStats
 	// IOPressure is the io.pressure of the cgroup; nil where the kernel has none.
 	IOPressure *PSIStats
-	Processes  ProcessStats
+	// DiskIO is the cgroup's I/O per block device, this cgroup and its
+	// descendants, in the order the kernel lists the devices: v2 io.stat,
+	// v1 blkio (the files cAdvisor reads). Nil when the kernel lists none.
+	DiskIO    []DiskIO
+	Processes ProcessStats
 	// Network is filled for the root cgroup (pid 1's namespace) and for pod
 	// cgroups (the namespace of a process in the pod); nil otherwise.
 	Network *NetworkStats
@@ -93,6 +100,58 @@ type ProcessStats struct {
 	ThreadsLimit uint64
 }
 
+// IOOp is an operation of cAdvisor's per-device I/O stats, named as in
+// v1's blkio files; v2's io.stat maps to Read and Write.
+type IOOp uint8
+
+// The operations, in the order v1's blkio files list them.
+const (
+	IORead IOOp = iota
+	IOWrite
+	IOSync
+	IOAsync
+	IODiscard
+	IOTotal
+	numIOOps
+)
+
+var ioOpNames = [numIOOps]string{"Read", "Write", "Sync", "Async", "Discard", "Total"}
+
+// String is the operation's name in cAdvisor's stats ("Read", "Write", ...).
+func (op IOOp) String() string {
+	if op >= numIOOps {
+		return "IOOp(" + strconv.Itoa(int(op)) + ")"
+	}
+	return ioOpNames[op]
+}
+
+// IOOps is a set of operations.
+type IOOps uint8
+
+// Has reports whether op is in the set.
+func (s IOOps) Has(op IOOp) bool { return s&(1<<op) != 0 }
+
+func (s *IOOps) add(op IOOp) { *s |= 1 << op }
+
+// DiskIO is the cumulative I/O of one cgroup on one block device.
+type DiskIO struct {
+	Major, Minor uint64
+	// Bytes and IOs are bytes transferred and I/Os completed per operation
+	// (v1 io_service_bytes / io_serviced, v2 rbytes, wbytes / rios, wios);
+	// HasBytes and HasIOs say which operations the kernel listed.
+	Bytes, IOs       [numIOOps]uint64
+	HasBytes, HasIOs IOOps
+	// Cost is blk-iocost's cost.usage, cost.wait, cost.indebt and
+	// cost.indelay in microseconds (v2 with iocost enabled); nil otherwise.
+	Cost *IOCost
+}
+
+// IOCost is blk-iocost's accounting of one cgroup on one device, in
+// microseconds.
+type IOCost struct {
+	Usage, Wait, Indebt, Indelay uint64
+}
+
 // NetworkStats lists interfaces of one network namespace in /proc/<pid>/net/dev
 // order, after dropping lo, veth*, docker* and nerdctl* like cAdvisor.
 type NetworkStats struct {
@@ -122,10 +181,13 @@ type Spec struct {
 	HasMemory    bool
 	HasNetwork   bool
 	HasProcesses bool
-	CPUShares    uint64
-	CPUQuota     int64 // -1 or 0 when unlimited
-	CPUPeriod    uint64
-	CPUMask      string
+	// HasDiskIO follows cAdvisor's GetSpec: on v2 every cgroup, on v1 a
+	// cgroup with a blkio directory.
+	HasDiskIO bool
+	CPUShares uint64
+	CPUQuota  int64 // -1 or 0 when unlimited
+	CPUPeriod uint64
+	CPUMask   string
 }
 
 // CgroupInfo is the published view of one tracked cgroup.

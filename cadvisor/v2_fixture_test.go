@@ -189,6 +189,7 @@ func TestV2FixtureContainer(t *testing.T) {
 		HasCPU:       true,
 		HasMemory:    true,
 		HasProcesses: true,
+		HasDiskIO:    true, // cAdvisor: every cgroup2 cgroup
 		CPUShares:    2046, // cpu.weight 79
 		CPUQuota:     50000,
 		CPUPeriod:    100000,

@@ -1,0 +1,263 @@
+package cadvisor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// ioFiles is where a cgroup's per-device I/O is read on each tick: one file
+// on v2, one or two on v1 (the second only when the first lists a device).
+type ioFiles struct {
+	// stat is v2's io.stat; "" on v1 or when the io controller is off.
+	stat string
+	// blkio are v1 file pairs in cAdvisor's order of preference; the first
+	// pair whose io_serviced file lists a device is used, as the library's
+	// BlkioGroup.GetStats does.
+	blkio []blkioFiles
+}
+
+type blkioFiles struct {
+	serviced, serviceBytes string
+}
+
+// blkioCandidates lists the v1 blkio files cAdvisor (opencontainers/cgroups
+// BlkioGroup.GetStats) would take its io_serviced and io_service_bytes
+// from: bfq's own counters, which list only devices scheduled by bfq (so
+// they are skipped when no disk uses it), then the throttle layer's
+// recursive counters, or its flat ones on kernels without them. bfq's debug
+// files and the cfq files of kernels before 5.0 are not read
+// (docs/compatibility.md).
+func blkioCandidates(dir string, bfq bool) []blkioFiles {
+	var out []blkioFiles
+	add := func(serviced, serviceBytes string) bool {
+		pair := blkioFiles{filepath.Join(dir, serviced), filepath.Join(dir, serviceBytes)}
+		if !fileExists(pair.serviced) {
+			return false
+		}
+		out = append(out, pair)
+		return true
+	}
+	if bfq {
+		add("blkio.bfq.io_serviced_recursive", "blkio.bfq.io_service_bytes_recursive")
+	}
+	if !add("blkio.throttle.io_serviced_recursive", "blkio.throttle.io_service_bytes_recursive") {
+		add("blkio.throttle.io_serviced", "blkio.throttle.io_service_bytes")
+	}
+	return out
+}
+
+// usesBFQ reports whether any disk's selected I/O scheduler is bfq.
+func usesBFQ(disks map[string]Disk) bool {
+	for _, disk := range disks {
+		if disk.Scheduler == "bfq" {
+			return true
+		}
+	}
+	return false
+}
+
+// readDiskIO fills sample.DiskIO. A file that does not exist means no I/O
+// data (the controller was turned off since the spec was read); a cgroup
+// that vanished is noticed by the caller's cgroup.procs read.
+func readDiskIO(sample *Sample, io *ioFiles, buf *[]byte) error {
+	if io.stat != "" {
+		data, err := readIOFile(buf, io.stat)
+		if err != nil || data == nil {
+			return err
+		}
+		sample.DiskIO, err = parseIOStat(data, nil)
+		if err != nil {
+			return fmt.Errorf("parse %s: %w", io.stat, err)
+		}
+		return nil
+	}
+	for _, files := range io.blkio {
+		data, err := readIOFile(buf, files.serviced)
+		if err != nil {
+			return err
+		}
+		devices, err := parseBlkio(data, nil, false)
+		if err != nil {
+			return fmt.Errorf("parse %s: %w", files.serviced, err)
+		}
+		if len(devices) == 0 {
+			continue
+		}
+		if data, err = readIOFile(buf, files.serviceBytes); err != nil {
+			return err
+		}
+		if devices, err = parseBlkio(data, devices, true); err != nil {
+			return fmt.Errorf("parse %s: %w", files.serviceBytes, err)
+		}
+		sample.DiskIO = devices
+		return nil
+	}
+	return nil
+}
+
+// readIOFile reads path into buf; nil data and no error when it does not
+// exist.
+func readIOFile(buf *[]byte, path string) ([]byte, error) {
+	data, err := readInto(*buf, path)
+	*buf = data[:cap(data)]
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
+}
+
+// parseIOStat parses cgroup2's io.stat ("8:0 rbytes=1 wbytes=2 rios=3
+// wios=4 dbytes=0 dios=0 [cost.usage=...]") as the library's statIo maps it
+// to v1's tables: rbytes/wbytes are io_service_bytes Read/Write, rios/wios
+// io_serviced Read/Write, cost.* the iocost tables; other keys are ignored.
+// Devices are appended to out in the file's order.
+func parseIOStat(data []byte, out []DiskIO) ([]DiskIO, error) {
+	for len(data) > 0 {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		device, rest, ok := bytes.Cut(line, []byte{' '})
+		if !ok {
+			continue // a device with no stats, or an empty line
+		}
+		major, minor, err := parseMajorMinor(device)
+		if err != nil {
+			return nil, err
+		}
+		disk := DiskIO{Major: major, Minor: minor}
+		for len(rest) > 0 {
+			var field []byte
+			field, rest, _ = bytes.Cut(rest, []byte{' '})
+			key, value, ok := bytes.Cut(field, []byte{'='})
+			if !ok {
+				continue
+			}
+			if err := setIOStatKey(&disk, string(key), value); err != nil {
+				return nil, fmt.Errorf("%s: %w", line, err)
+			}
+		}
+		out = append(out, disk)
+	}
+	return out, nil
+}
+
+func setIOStatKey(disk *DiskIO, key string, value []byte) error {
+	var target *uint64
+	switch key {
+	case "rbytes":
+		target = &disk.Bytes[IORead]
+		disk.HasBytes.add(IORead)
+	case "wbytes":
+		target = &disk.Bytes[IOWrite]
+		disk.HasBytes.add(IOWrite)
+	case "rios":
+		target = &disk.IOs[IORead]
+		disk.HasIOs.add(IORead)
+	case "wios":
+		target = &disk.IOs[IOWrite]
+		disk.HasIOs.add(IOWrite)
+	case "cost.usage", "cost.wait", "cost.indebt", "cost.indelay":
+		target = disk.costField(key)
+	default:
+		return nil
+	}
+	v, err := strconv.ParseUint(string(value), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	*target = v
+	return nil
+}
+
+func (disk *DiskIO) costField(key string) *uint64 {
+	if disk.Cost == nil {
+		disk.Cost = &IOCost{}
+	}
+	switch key {
+	case "cost.usage":
+		return &disk.Cost.Usage
+	case "cost.wait":
+		return &disk.Cost.Wait
+	case "cost.indebt":
+		return &disk.Cost.Indebt
+	}
+	return &disk.Cost.Indelay
+}
+
+// parseBlkio parses a v1 blkio file ("8:0 Read 4096" lines, a closing
+// "Total 4096"), into the devices of out (added in file order when new):
+// the Bytes table when serviceBytes, else the IOs table.
+func parseBlkio(data []byte, out []DiskIO, serviceBytes bool) ([]DiskIO, error) {
+	for len(data) > 0 {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		fields := bytes.Fields(line)
+		if len(fields) == 0 || (len(fields) == 2 && string(fields[0]) == "Total") {
+			continue
+		}
+		if len(fields) != 3 {
+			return nil, fmt.Errorf("malformed line %q", line)
+		}
+		major, minor, err := parseMajorMinor(fields[0])
+		if err != nil {
+			return nil, err
+		}
+		op, ok := ioOpByName(fields[1])
+		if !ok {
+			continue // an operation cAdvisor's tables would carry but none of its metrics reads
+		}
+		value, err := strconv.ParseUint(string(fields[2]), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("line %q: %w", line, err)
+		}
+		i := deviceIndex(out, major, minor)
+		if i < 0 {
+			out = append(out, DiskIO{Major: major, Minor: minor})
+			i = len(out) - 1
+		}
+		if serviceBytes {
+			out[i].Bytes[op] = value
+			out[i].HasBytes.add(op)
+		} else {
+			out[i].IOs[op] = value
+			out[i].HasIOs.add(op)
+		}
+	}
+	return out, nil
+}
+
+func ioOpByName(name []byte) (IOOp, bool) {
+	for op, known := range ioOpNames {
+		if string(name) == known {
+			return IOOp(op), true
+		}
+	}
+	return 0, false
+}
+
+// deviceIndex finds a device in a short list (a node has a handful).
+func deviceIndex(disks []DiskIO, major, minor uint64) int {
+	for i := range disks {
+		if disks[i].Major == major && disks[i].Minor == minor {
+			return i
+		}
+	}
+	return -1
+}
+
+func parseMajorMinor(device []byte) (major, minor uint64, err error) {
+	ma, mi, ok := bytes.Cut(device, []byte{':'})
+	if !ok {
+		return 0, 0, fmt.Errorf("device %q is not major:minor", device)
+	}
+	if major, err = strconv.ParseUint(string(ma), 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("device %q: %w", device, err)
+	}
+	if minor, err = strconv.ParseUint(string(mi), 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("device %q: %w", device, err)
+	}
+	return major, minor, nil
+}
