@@ -88,23 +88,21 @@ func (r *Runtime) waitImage(ctx context.Context, ref string) error {
 	}
 }
 
-// buildImage compiles test/e2e/images/<program> statically and writes a
-// docker-archive tarball of a one-layer image tagged ref. It returns the
-// archive's path.
+// PrebuiltImagesEnv names a directory holding the image programs already
+// built (static binaries named pause and work), for machines without a Go
+// toolchain: the cgroup v2 VM of test/v2vm builds them on the host.
+const PrebuiltImagesEnv = "KSS_E2E_IMAGE_BINARIES"
+
+// buildImage compiles test/e2e/images/<program> statically (or takes it
+// from PrebuiltImagesEnv) and writes a docker-archive tarball of a
+// one-layer image tagged ref. It returns the archive's path.
 func buildImage(ctx context.Context, outDir, ref, program string) (string, error) {
-	srcDir, err := imagesSourceDir()
-	if err != nil {
-		return "", err
-	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return "", err
 	}
-	binary := filepath.Join(outDir, program)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", binary, "./"+program)
-	cmd.Dir = srcDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goruntime.GOARCH)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build %s: %w: %s", program, err, tail(out, 2000))
+	binary, err := imageBinary(ctx, outDir, program)
+	if err != nil {
+		return "", err
 	}
 	content, err := os.ReadFile(binary)
 	if err != nil {
@@ -123,6 +121,30 @@ func buildImage(ctx context.Context, outDir, ref, program string) (string, error
 		return "", fmt.Errorf("write %s: %w", archive, err)
 	}
 	return archive, nil
+}
+
+// imageBinary returns the path of the static binary of program: the
+// prebuilt one when PrebuiltImagesEnv is set, else one built into outDir.
+func imageBinary(ctx context.Context, outDir, program string) (string, error) {
+	if dir := os.Getenv(PrebuiltImagesEnv); dir != "" {
+		binary := filepath.Join(dir, program)
+		if _, err := os.Stat(binary); err != nil {
+			return "", fmt.Errorf("prebuilt image program (%s): %w", PrebuiltImagesEnv, err)
+		}
+		return binary, nil
+	}
+	srcDir, err := imagesSourceDir()
+	if err != nil {
+		return "", err
+	}
+	binary := filepath.Join(outDir, program)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", binary, "./"+program)
+	cmd.Dir = srcDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goruntime.GOARCH)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s: %w: %s", program, err, tail(out, 2000))
+	}
+	return binary, nil
 }
 
 // singleBinaryImage returns a linux image whose only layer holds the
