@@ -131,22 +131,45 @@ func (s *Server) Wait() error {
 	return err
 }
 
+// startLimit bounds WaitFor: a server that has not answered within a
+// minute (its first housekeeping tick asks the runtime once) is stuck.
+const startLimit = time.Minute
+
+// requestLimit bounds each request of Do and WaitFor; the largest answer,
+// /metrics/cadvisor of a loaded node, takes well under a second.
+const requestLimit = 30 * time.Second
+
+// client bounds every request by requestLimit; it shares
+// http.DefaultTransport's connections.
+func client() *http.Client { return &http.Client{Timeout: requestLimit} }
+
 // WaitFor polls path until it answers status; it fails the test when the
-// server exits first.
+// server exits first or has not answered so within a minute.
 func (s *Server) WaitFor(t testing.TB, path string, status int) {
 	t.Helper()
+	s.waitFor(t, path, status, startLimit)
+}
+
+func (s *Server) waitFor(t testing.TB, path string, status int, limit time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
 	for {
-		resp, err := http.Get(s.Base + path)
+		resp, err := client().Get(s.Base + path)
+		last := fmt.Sprint(err)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == status {
 				return
 			}
+			last = resp.Status
 		}
 		select {
 		case err := <-s.exited:
 			s.exited <- err
 			t.Fatalf("server exited before %s answered %d: %v\n%s", path, status, err, s.Log())
+		case <-deadline.C:
+			t.Fatalf("%s did not answer %d within %v (last: %s)\n%s", path, status, limit, last, s.Log())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -163,7 +186,8 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// Do sends one request and returns status, headers and body.
+// Do sends one request, bounded by requestLimit, and returns status,
+// headers and body.
 func Do(t testing.TB, method, url string, header http.Header, body io.Reader) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, url, body)
@@ -173,7 +197,7 @@ func Do(t testing.TB, method, url string, header http.Header, body io.Reader) (i
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}

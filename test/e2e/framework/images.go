@@ -73,8 +73,10 @@ func (r *Runtime) ctr(ctx context.Context, args ...string) error {
 }
 
 // waitImage polls until the CRI plugin, which learns of imported images
-// through events, reports ref.
+// through events, reports ref, for at most readyLimit.
 func (r *Runtime) waitImage(ctx context.Context, ref string) error {
+	ctx, cancel := context.WithTimeout(ctx, readyLimit)
+	defer cancel()
 	for {
 		resp, err := r.images.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
 		if err == nil && resp.GetImage() != nil {

@@ -33,6 +33,9 @@ const (
 	criNamespace = "k8s.io"
 
 	pollInterval = 50 * time.Millisecond
+	// readyLimit bounds the waits for containerd's CRI and for an imported
+	// image to become visible, which take a second or two on these machines.
+	readyLimit = time.Minute
 )
 
 // Options configure one containerd. The zero value is usable.
@@ -302,8 +305,11 @@ func (r *Runtime) start(ctx context.Context) error {
 	return r.waitReady(ctx, p)
 }
 
-// waitReady polls CRI Status until the runtime and its network are ready.
+// waitReady polls CRI Status until the runtime and its network are ready,
+// for at most readyLimit.
 func (r *Runtime) waitReady(ctx context.Context, p *process) error {
+	ctx, cancel := context.WithTimeout(ctx, readyLimit)
+	defer cancel()
 	var lastErr error
 	for {
 		select {

@@ -3,6 +3,7 @@ package legacy
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path"
@@ -56,18 +57,22 @@ func podContainerPath(pod *framework.Pod, container string) string {
 	return "/stats/" + pod.Namespace + "/" + pod.Name + "/" + pod.UID + "/" + container
 }
 
-// waitForSamples polls path until it answers with at least n samples.
+// sampleWait bounds the waits for samples: ticks are 1 s apart.
+const sampleWait = time.Minute
+
+// waitForSamples polls path until it answers with at least n samples; it
+// fails the test after sampleWait.
 func waitForSamples(t *testing.T, srv *serverproc.Server, path string, n int) cadvisorapi.ContainerInfo {
 	t.Helper()
-	for {
-		if status, _ := request(t, srv, "POST", path, `{"num_stats":-1}`); status == http.StatusOK {
-			info := get[cadvisorapi.ContainerInfo](t, srv, "POST", path, `{"num_stats":-1}`)
-			if len(info.Stats) >= n {
-				return info
-			}
+	var info cadvisorapi.ContainerInfo
+	framework.Eventually(t, sampleWait, fmt.Sprintf("%d samples of %s", n, path), func() bool {
+		if status, _ := request(t, srv, "POST", path, `{"num_stats":-1}`); status != http.StatusOK {
+			return false
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		info = get[cadvisorapi.ContainerInfo](t, srv, "POST", path, `{"num_stats":-1}`)
+		return len(info.Stats) >= n
+	})
+	return info
 }
 
 func timestamps(stats []*cadvisorapi.ContainerStats) []time.Time {
@@ -177,13 +182,10 @@ func TestLegacyEndpoints(t *testing.T) {
 		}
 		before, readAt := usage(), time.Now()
 		var info cadvisorapi.ContainerInfo
-		for {
+		framework.Eventually(t, sampleWait, "a sample taken after the cgroup file was read", func() bool {
 			info = get[cadvisorapi.ContainerInfo](t, srv, "POST", workPath, `{"num_stats":-1}`)
-			if info.Stats[len(info.Stats)-1].Timestamp.After(readAt) {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return info.Stats[len(info.Stats)-1].Timestamp.After(readAt)
+		})
 		after := usage()
 		for i := 1; i < len(info.Stats); i++ {
 			if info.Stats[i].Cpu.Usage.Total < info.Stats[i-1].Cpu.Usage.Total {

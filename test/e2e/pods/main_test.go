@@ -5,6 +5,7 @@ package pods
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -36,30 +37,43 @@ func getSummary(t *testing.T, srv *serverproc.Server, query string) *statsapi.Su
 	return &summary
 }
 
-// waitForSummary polls until ready accepts a summary and returns it.
-func waitForSummary(t *testing.T, srv *serverproc.Server, query string, ready func(*statsapi.Summary) bool) *statsapi.Summary {
+// Limits of the waits below. The slowest condition awaited is containerd's
+// image fs usage, measured every stats_collect_period (10 s); a tick is 1 s
+// (serverproc's --housekeeping-interval), 20 s leaves room for a loaded
+// machine.
+const (
+	summaryWait = time.Minute
+	tickWait    = 20 * time.Second
+)
+
+// waitForSummary polls until ready accepts a summary and returns it; it
+// fails the test, naming what, after summaryWait.
+func waitForSummary(t *testing.T, srv *serverproc.Server, query, what string, ready func(*statsapi.Summary) bool) *statsapi.Summary {
 	t.Helper()
-	for {
-		summary := getSummary(t, srv, query)
-		if ready(summary) {
-			return summary
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	var summary *statsapi.Summary
+	framework.Eventually(t, summaryWait, what, func() bool {
+		summary = getSummary(t, srv, query)
+		return ready(summary)
+	})
+	return summary
 }
 
 // waitTicks returns once the server published n new snapshots, observed as
-// changes of the node cpu sample time.
+// changes of the node cpu sample time; it fails the test when one takes
+// longer than tickWait.
 func waitTicks(t *testing.T, srv *serverproc.Server, n int) {
 	t.Helper()
 	last := getSummary(t, srv, "").Node.CPU.Time
-	for seen := 0; seen < n; {
-		time.Sleep(100 * time.Millisecond)
-		current := getSummary(t, srv, "").Node.CPU.Time
-		if !current.Equal(&last) {
-			seen++
+	for seen := range n {
+		what := fmt.Sprintf("new snapshot %d of %d (node cpu time stuck at %s)", seen+1, n, last.UTC().Format(time.RFC3339Nano))
+		framework.Eventually(t, tickWait, what, func() bool {
+			current := getSummary(t, srv, "").Node.CPU.Time
+			if current.Equal(&last) {
+				return false
+			}
 			last = current
-		}
+			return true
+		})
 	}
 }
 

@@ -58,6 +58,8 @@ func threePods(t *testing.T, c *framework.Cluster) (busy, idle, hostNet *framewo
 	return busy, idle, hostNet
 }
 
+const allReadyWhat = "the three pods with their containers and the busy container's cpu rate"
+
 // allReady is true once the three pods are listed with their containers and
 // the busy container has a cpu rate.
 func allReady(s *statsapi.Summary) bool {
@@ -71,7 +73,7 @@ func TestPodsFromContainerd(t *testing.T) {
 	c := framework.StartCluster(t, "kss-e2e")
 	busy, idle, hostNet := threePods(t, c)
 	srv := serverproc.Start(t, serverBinary, c.ServerArgs("--volume-stats-agg-period=1s")...)
-	summary := waitForSummary(t, srv, "", allReady)
+	summary := waitForSummary(t, srv, "", allReadyWhat, allReady)
 
 	t.Run("pod set and identity", func(t *testing.T) {
 		if len(summary.Pods) != 3 {
@@ -166,13 +168,10 @@ func TestPodsFromContainerd(t *testing.T) {
 		if first == nil || first.Name != "eth0" || first.TxBytes == nil {
 			t.Fatalf("busy pod network = %+v, want eth0 counters", first)
 		}
-		for {
-			waitTicks(t, srv, 1)
+		framework.Eventually(t, summaryWait, "the busy pod's tx bytes to grow", func() bool {
 			now := findPod(getSummary(t, srv, ""), namespace, "busy").Network
-			if now != nil && now.TxBytes != nil && *now.TxBytes > *first.TxBytes && *now.RxBytes >= *first.RxBytes {
-				break
-			}
-		}
+			return now != nil && now.TxBytes != nil && *now.TxBytes > *first.TxBytes && *now.RxBytes >= *first.RxBytes
+		})
 		hostNetwork := findPod(summary, namespace, "hostnet").Network
 		if hostNetwork == nil || !slices.Equal(interfaceNames(hostNetwork), interfaceNames(summary.Node.Network)) {
 			t.Errorf("host-network pod interfaces = %v, want the node's %v", interfaceNames(hostNetwork), interfaceNames(summary.Node.Network))
@@ -189,7 +188,7 @@ func TestPodsFromContainerd(t *testing.T) {
 		}
 		// containerd measures image usage every stats_collect_period (10s);
 		// until then it reports 0.
-		runtime := waitForSummary(t, srv, "", func(s *statsapi.Summary) bool {
+		runtime := waitForSummary(t, srv, "", "containerd's image fs usage", func(s *statsapi.Summary) bool {
 			r := s.Node.Runtime
 			return r != nil && r.ImageFs != nil && r.ImageFs.UsedBytes != nil && *r.ImageFs.UsedBytes > 0
 		}).Node.Runtime
@@ -204,7 +203,7 @@ func TestPodsFromContainerd(t *testing.T) {
 
 	t.Run("emptyDir volume measured in the background", func(t *testing.T) {
 		// The work container writes 1 MiB into its emptyDir at start.
-		withVolume := waitForSummary(t, srv, "", func(s *statsapi.Summary) bool {
+		withVolume := waitForSummary(t, srv, "", "1 MiB in the busy pod's emptyDir", func(s *statsapi.Summary) bool {
 			pod := findPod(s, namespace, "busy")
 			return pod != nil && len(pod.VolumeStats) == 1 && *pod.VolumeStats[0].UsedBytes >= 1<<20
 		})
@@ -263,9 +262,10 @@ func TestPodsFromContainerd(t *testing.T) {
 		testCadvisorMetrics(t, srv, busy)
 	})
 
-	t.Run("stats-source=cri gives the same pods", func(t *testing.T) {
+	t.Run("stats-source=cri gives the same pods from ListPodSandboxStats", func(t *testing.T) {
 		criServer := serverproc.Start(t, serverBinary, c.ServerArgs("--stats-source=cri")...)
-		fromCRI := waitForSummary(t, criServer, "", allReady)
+		fromCRI := waitForSummary(t, criServer, "", allReadyWhat+" from --stats-source=cri", allReady)
+		checkStrictSource(t, criServer, fromCRI)
 		ours := getSummary(t, srv, "")
 		for _, pod := range ours.Pods {
 			other := findPod(fromCRI, pod.PodRef.Namespace, pod.PodRef.Name)
@@ -334,7 +334,7 @@ func TestPodsFromContainerd(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		waitForSummary(t, srv, "", func(s *statsapi.Summary) bool {
+		waitForSummary(t, srv, "", "the pod started after the runtime restart", func(s *statsapi.Summary) bool {
 			return findPod(s, namespace, "after-restart") != nil
 		})
 		status, _, _ := serverproc.Do(t, http.MethodGet, srv.Base+"/healthz", nil, nil)
@@ -342,6 +342,32 @@ func TestPodsFromContainerd(t *testing.T) {
 			t.Errorf("healthz = %d after the runtime came back", status)
 		}
 	})
+}
+
+// checkStrictSource fails unless the pods came from ListPodSandboxStats: a
+// runtime without it makes the server fall back to the collector, which
+// would pass every comparison with the default server.
+func checkStrictSource(t *testing.T, srv *serverproc.Server, summary *statsapi.Summary) {
+	t.Helper()
+	log := srv.Log()
+	if strings.Contains(log, "falls back to the collector") {
+		t.Errorf("the server fell back from --stats-source=cri to the collector")
+	}
+	strictRefresh := slices.ContainsFunc(strings.Split(log, "\n"), func(line string) bool {
+		return strings.Contains(line, `"Refreshed runtime stats"`) && strings.Contains(line, "strict=true")
+	})
+	if !strictRefresh {
+		t.Errorf("the server log shows no refresh from ListPodSandboxStats (strict=true)")
+	}
+	// containerd reports network stats only for a sandbox with a network
+	// namespace of its own; the collector path gives a host-network pod the
+	// node's interfaces (see "pod network grows after traffic").
+	switch hostNet := findPod(summary, namespace, "hostnet"); {
+	case hostNet == nil:
+		t.Errorf("host-network pod missing with --stats-source=cri")
+	case hostNet.Network != nil:
+		t.Errorf("host-network pod network %v with --stats-source=cri, want none, as containerd reports it", interfaceNames(hostNet.Network))
+	}
 }
 
 func interfaceNames(network *statsapi.NetworkStats) []string {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/e2e/framework"
 	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
@@ -68,14 +69,15 @@ func getResourceMetrics(t *testing.T, srv *serverproc.Server) resourceMetricsVie
 // must come from it too.
 func sameSnapshot[T any](t *testing.T, srv *serverproc.Server, scrape func(*testing.T, *serverproc.Server) T) (*statsapi.Summary, T) {
 	t.Helper()
-	for {
-		before := getSummary(t, srv, "?only_cpu_and_memory=true")
-		metrics := scrape(t, srv)
+	var before *statsapi.Summary
+	var metrics T
+	framework.Eventually(t, summaryWait, "a scrape within one snapshot", func() bool {
+		before = getSummary(t, srv, "?only_cpu_and_memory=true")
+		metrics = scrape(t, srv)
 		after := getSummary(t, srv, "?only_cpu_and_memory=true")
-		if before.Node.CPU.Time.Equal(&after.Node.CPU.Time) {
-			return before, metrics
-		}
-	}
+		return before.Node.CPU.Time.Equal(&after.Node.CPU.Time)
+	})
+	return before, metrics
 }
 
 // checkSample asserts that a series exists with value want and the

@@ -54,7 +54,7 @@ func testShapeMatchesKubelet(t *testing.T, srv *serverproc.Server) {
 	}
 	want := podPaths(t, sample, "stats-work-0-ceonode")
 	// Volume stats arrive within an analyzer period and then stay.
-	waitForSummary(t, srv, "", func(s *statsapi.Summary) bool {
+	waitForSummary(t, srv, "", "the busy pod's volume stats", func(s *statsapi.Summary) bool {
 		pod := findPod(s, namespace, "busy")
 		return pod != nil && pod.VolumeStats != nil
 	})
