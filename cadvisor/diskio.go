@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 )
 
 // ioFiles is where a cgroup's per-device I/O is read on each tick: one file
@@ -69,9 +68,12 @@ func readDiskIO(sample *Sample, io *ioFiles, buf *[]byte) error {
 		if err != nil || data == nil {
 			return err
 		}
-		sample.DiskIO, err = parseIOStat(data, nil)
+		devices, err := parseIOStat(data, nil)
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", io.stat, err)
+		}
+		if len(devices) > 0 {
+			sample.DiskIO = devices
 		}
 		return nil
 	}
@@ -116,6 +118,9 @@ func readIOFile(buf *[]byte, path string) ([]byte, error) {
 // io_serviced Read/Write, cost.* the iocost tables; other keys are ignored.
 // Devices are appended to out in the file's order.
 func parseIOStat(data []byte, out []DiskIO) ([]DiskIO, error) {
+	if out == nil && len(data) > 0 {
+		out = make([]DiskIO, 0, bytes.Count(data, []byte{'\n'})+1)
+	}
 	for len(data) > 0 {
 		var line []byte
 		line, data, _ = bytes.Cut(data, []byte{'\n'})
@@ -135,7 +140,7 @@ func parseIOStat(data []byte, out []DiskIO) ([]DiskIO, error) {
 			if !ok {
 				continue
 			}
-			if err := setIOStatKey(&disk, string(key), value); err != nil {
+			if err := setIOStatKey(&disk, key, value); err != nil {
 				return nil, fmt.Errorf("%s: %w", line, err)
 			}
 		}
@@ -144,9 +149,9 @@ func parseIOStat(data []byte, out []DiskIO) ([]DiskIO, error) {
 	return out, nil
 }
 
-func setIOStatKey(disk *DiskIO, key string, value []byte) error {
+func setIOStatKey(disk *DiskIO, key, value []byte) error {
 	var target *uint64
-	switch key {
+	switch string(key) {
 	case "rbytes":
 		target = &disk.Bytes[IORead]
 		disk.HasBytes.add(IORead)
@@ -160,16 +165,36 @@ func setIOStatKey(disk *DiskIO, key string, value []byte) error {
 		target = &disk.IOs[IOWrite]
 		disk.HasIOs.add(IOWrite)
 	case "cost.usage", "cost.wait", "cost.indebt", "cost.indelay":
-		target = disk.costField(key)
+		target = disk.costField(string(key))
 	default:
 		return nil
 	}
-	v, err := strconv.ParseUint(string(value), 10, 64)
-	if err != nil {
-		return fmt.Errorf("%s: %w", key, err)
+	v, ok := parseDecimal(value)
+	if !ok {
+		return fmt.Errorf("%s: not a counter: %q", key, value)
 	}
 	*target = v
 	return nil
+}
+
+// parseDecimal parses an unsigned decimal counter without the allocation a
+// string conversion for strconv costs (several per device and tick).
+func parseDecimal(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		next := v*10 + uint64(c-'0')
+		if next/10 != v {
+			return 0, false // overflow
+		}
+		v = next
+	}
+	return v, true
 }
 
 func (disk *DiskIO) costField(key string) *uint64 {
@@ -209,9 +234,9 @@ func parseBlkio(data []byte, out []DiskIO, serviceBytes bool) ([]DiskIO, error) 
 		if !ok {
 			continue // an operation cAdvisor's tables would carry but none of its metrics reads
 		}
-		value, err := strconv.ParseUint(string(fields[2]), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("line %q: %w", line, err)
+		value, ok := parseDecimal(fields[2])
+		if !ok {
+			return nil, fmt.Errorf("line %q: not a counter", line)
 		}
 		i := deviceIndex(out, major, minor)
 		if i < 0 {
@@ -248,16 +273,15 @@ func deviceIndex(disks []DiskIO, major, minor uint64) int {
 	return -1
 }
 
-func parseMajorMinor(device []byte) (major, minor uint64, err error) {
+func parseMajorMinor(device []byte) (uint64, uint64, error) {
 	ma, mi, ok := bytes.Cut(device, []byte{':'})
 	if !ok {
 		return 0, 0, fmt.Errorf("device %q is not major:minor", device)
 	}
-	if major, err = strconv.ParseUint(string(ma), 10, 64); err != nil {
-		return 0, 0, fmt.Errorf("device %q: %w", device, err)
-	}
-	if minor, err = strconv.ParseUint(string(mi), 10, 64); err != nil {
-		return 0, 0, fmt.Errorf("device %q: %w", device, err)
+	major, okMajor := parseDecimal(ma)
+	minor, okMinor := parseDecimal(mi)
+	if !okMajor || !okMinor {
+		return 0, 0, fmt.Errorf("device %q is not major:minor", device)
 	}
 	return major, minor, nil
 }

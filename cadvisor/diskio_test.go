@@ -22,8 +22,8 @@ func TestParseIOStat(t *testing.T) {
 	}
 	rw := IOOps(1<<IORead | 1<<IOWrite)
 	want := []DiskIO{
-		{Major: 254, Minor: 0, Bytes: [numIOOps]uint64{4096, 8192}, IOs: [numIOOps]uint64{1, 2}, HasBytes: rw, HasIOs: rw},
-		{Major: 7, Minor: 0, Bytes: [numIOOps]uint64{1, 0}, IOs: [numIOOps]uint64{1, 0}, HasBytes: rw, HasIOs: rw,
+		{Major: 254, Minor: 0, Bytes: [NumIOOps]uint64{4096, 8192}, IOs: [NumIOOps]uint64{1, 2}, HasBytes: rw, HasIOs: rw},
+		{Major: 7, Minor: 0, Bytes: [NumIOOps]uint64{1, 0}, IOs: [NumIOOps]uint64{1, 0}, HasBytes: rw, HasIOs: rw,
 			Cost: &IOCost{Usage: 11, Wait: 12, Indebt: 13, Indelay: 14}},
 		{Major: 253, Minor: 0},
 	}
@@ -54,11 +54,11 @@ func TestParseBlkio(t *testing.T) {
 	}
 	all := IOOps(1<<IORead | 1<<IOWrite | 1<<IOSync | 1<<IOAsync | 1<<IODiscard | 1<<IOTotal)
 	want := []DiskIO{
-		{Major: 8, Minor: 0, IOs: [numIOOps]uint64{3, 4, 5, 2, 0, 7}, HasIOs: all,
-			Bytes: [numIOOps]uint64{12288, 16384, 0, 0, 0, 28672}, HasBytes: 1<<IORead | 1<<IOWrite | 1<<IOTotal},
-		{Major: 8, Minor: 16, IOs: [numIOOps]uint64{1, 0, 1, 0, 0, 1}, HasIOs: all,
-			Bytes: [numIOOps]uint64{512, 0, 0, 0, 0, 512}, HasBytes: 1<<IORead | 1<<IOTotal},
-		{Major: 8, Minor: 32, Bytes: [numIOOps]uint64{1}, HasBytes: 1 << IORead},
+		{Major: 8, Minor: 0, IOs: [NumIOOps]uint64{3, 4, 5, 2, 0, 7}, HasIOs: all,
+			Bytes: [NumIOOps]uint64{12288, 16384, 0, 0, 0, 28672}, HasBytes: 1<<IORead | 1<<IOWrite | 1<<IOTotal},
+		{Major: 8, Minor: 16, IOs: [NumIOOps]uint64{1, 0, 1, 0, 0, 1}, HasIOs: all,
+			Bytes: [NumIOOps]uint64{512, 0, 0, 0, 0, 512}, HasBytes: 1<<IORead | 1<<IOTotal},
+		{Major: 8, Minor: 32, Bytes: [NumIOOps]uint64{1}, HasBytes: 1 << IORead},
 	}
 	if !reflect.DeepEqual(devices, want) {
 		t.Errorf("parseBlkio\n got %+v\nwant %+v", devices, want)
@@ -74,7 +74,7 @@ func TestParseBlkio(t *testing.T) {
 }
 
 func TestIOOpString(t *testing.T) {
-	for op, want := range map[IOOp]string{IORead: "Read", IOTotal: "Total", numIOOps: "IOOp(6)"} {
+	for op, want := range map[IOOp]string{IORead: "Read", IOTotal: "Total", NumIOOps: "IOOp(6)"} {
 		if got := op.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", op, got, want)
 		}
@@ -104,7 +104,7 @@ func TestV2FixtureDiskIO(t *testing.T) {
 	}
 	view := c.Housekeep(ctx)
 	rw := IOOps(1<<IORead | 1<<IOWrite)
-	want := []DiskIO{{Major: 254, Bytes: [numIOOps]uint64{4096, 8192}, IOs: [numIOOps]uint64{1, 2}, HasBytes: rw, HasIOs: rw}}
+	want := []DiskIO{{Major: 254, Bytes: [NumIOOps]uint64{4096, 8192}, IOs: [NumIOOps]uint64{1, 2}, HasBytes: rw, HasIOs: rw}}
 	for _, name := range []string{"/", fixturePod, fixtureContainer} {
 		info := view.Get(name)
 		if got := info.Latest().DiskIO; !reflect.DeepEqual(got, want) {
@@ -181,7 +181,7 @@ func TestReadDiskIOBlkio(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := IOOps(1<<IORead | 1<<IOTotal)
-	want := []DiskIO{{Major: 8, IOs: [numIOOps]uint64{2, 0, 0, 0, 0, 2}, Bytes: [numIOOps]uint64{8192, 0, 0, 0, 0, 8192}, HasIOs: ops, HasBytes: ops}}
+	want := []DiskIO{{Major: 8, IOs: [NumIOOps]uint64{2, 0, 0, 0, 0, 2}, Bytes: [NumIOOps]uint64{8192, 0, 0, 0, 0, 8192}, HasIOs: ops, HasBytes: ops}}
 	if !reflect.DeepEqual(sample.DiskIO, want) {
 		t.Errorf("DiskIO %+v, want %+v", sample.DiskIO, want)
 	}
@@ -197,5 +197,38 @@ func writeTestFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkReadDiskIO is the per-cgroup cost of I/O stats on each tick: one
+// io.stat of three devices (v2), or an idle v1 cgroup's io_serviced.
+func BenchmarkReadDiskIO(b *testing.B) {
+	dir := b.TempDir()
+	ioStat := filepath.Join(dir, "io.stat")
+	idle := filepath.Join(dir, "blkio.throttle.io_serviced_recursive")
+	if err := os.WriteFile(ioStat, []byte("254:0 rbytes=1219145728 wbytes=3317760 rios=297635 wios=810 dbytes=0 dios=0\n"+
+		"253:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n7:0 rbytes=0 wbytes=0 rios=0 wios=0 dbytes=0 dios=0\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(idle, []byte("Total 0\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 16<<10)
+	for _, bc := range []struct {
+		name string
+		io   ioFiles
+	}{
+		{"v2 io.stat", ioFiles{stat: ioStat}},
+		{"v1 idle", ioFiles{blkio: []blkioFiles{{idle, idle + ".bytes"}}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var s Sample
+				if err := readDiskIO(&s, &bc.io, &buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -112,14 +112,15 @@ const (
 	IOAsync
 	IODiscard
 	IOTotal
-	numIOOps
+	// NumIOOps is the number of operations, not an operation.
+	NumIOOps
 )
 
-var ioOpNames = [numIOOps]string{"Read", "Write", "Sync", "Async", "Discard", "Total"}
+var ioOpNames = [NumIOOps]string{"Read", "Write", "Sync", "Async", "Discard", "Total"}
 
 // String is the operation's name in cAdvisor's stats ("Read", "Write", ...).
 func (op IOOp) String() string {
-	if op >= numIOOps {
+	if op >= NumIOOps {
 		return "IOOp(" + strconv.Itoa(int(op)) + ")"
 	}
 	return ioOpNames[op]
@@ -139,7 +140,7 @@ type DiskIO struct {
 	// Bytes and IOs are bytes transferred and I/Os completed per operation
 	// (v1 io_service_bytes / io_serviced, v2 rbytes, wbytes / rios, wios);
 	// HasBytes and HasIOs say which operations the kernel listed.
-	Bytes, IOs       [numIOOps]uint64
+	Bytes, IOs       [NumIOOps]uint64
 	HasBytes, HasIOs IOOps
 	// Cost is blk-iocost's cost.usage, cost.wait, cost.indebt and
 	// cost.indelay in microseconds (v2 with iocost enabled); nil otherwise.

@@ -29,7 +29,9 @@ type Legacy struct {
 	byCgroup map[string]legacyIdentity
 	// podByCgroup finds a pod by its pod cgroup.
 	podByCgroup map[string]*legacyPod
-	version     *cadvisorapi.VersionInfo
+	// devices names block devices in I/O stats.
+	devices deviceNames
+	version *cadvisorapi.VersionInfo
 }
 
 // LegacyPod is what the legacy endpoints know of one pod: its identity, its
@@ -88,6 +90,7 @@ func NewLegacy(view *cadvisor.View, machine *cadvisor.Machine, pods []LegacyPod)
 	}
 	if machine != nil {
 		l.machine = machineInfo(machine)
+		l.devices = newDeviceNames(machine.DiskMap)
 		l.memoryCapacity = machine.MemoryCapacity
 		l.version = &cadvisorapi.VersionInfo{KernelVersion: machine.KernelVersion, ContainerOsVersion: machine.OSVersion}
 	}
@@ -222,7 +225,7 @@ func (l *Legacy) containerInfo(info *cadvisor.CgroupInfo, req cadvisorapi.Contai
 			network = podCgroup
 		}
 	}
-	out := containerInfo(info, identity, network, req)
+	out := containerInfo(info, identity, network, req, l.devices)
 	for _, child := range l.children[info.Name] {
 		out.Subcontainers = append(out.Subcontainers, cadvisorapi.ContainerReference{Name: child})
 	}
@@ -249,7 +252,7 @@ func childCgroups(view *cadvisor.View) map[string][]string {
 // samples of network, when it is another cgroup (the pod of a container),
 // supply the interfaces of each sample taken in the same pass.
 func containerInfo(info *cadvisor.CgroupInfo, identity *LegacyContainer, network *cadvisor.CgroupInfo,
-	req cadvisorapi.ContainerInfoRequest) *cadvisorapi.ContainerInfo {
+	req cadvisorapi.ContainerInfoRequest, devices deviceNames) *cadvisorapi.ContainerInfo {
 	out := &cadvisorapi.ContainerInfo{
 		ContainerReference: cadvisorapi.ContainerReference{Name: info.Name},
 		Spec:               containerSpec(info),
@@ -268,7 +271,7 @@ func containerInfo(info *cadvisor.CgroupInfo, identity *LegacyContainer, network
 		}
 	}
 	for _, sample := range selectSamples(info.Samples, req) {
-		stats := containerStats(sample)
+		stats := containerStats(sample, devices)
 		netSample := sample
 		if network != nil && network != info {
 			netSample = nearestSample(network.Samples, sample.Timestamp, samePassTolerance)
@@ -294,6 +297,7 @@ func containerSpec(info *cadvisor.CgroupInfo) cadvisorapi.ContainerSpec {
 		HasMemory:    spec.HasMemory,
 		HasNetwork:   spec.HasNetwork,
 		HasProcesses: spec.HasProcesses,
+		HasDiskIo:    spec.HasDiskIO,
 	}
 	if spec.HasCPU {
 		out.Cpu = cadvisorapi.CpuSpec{Limit: spec.CPUShares, Mask: spec.CPUMask, Period: spec.CPUPeriod}
@@ -378,7 +382,7 @@ func absDuration(d time.Duration) time.Duration {
 
 // containerStats converts one sample. Fields the collector does not read
 // stay zero; docs/legacy-endpoints.md lists them.
-func containerStats(s *cadvisor.Sample) *cadvisorapi.ContainerStats {
+func containerStats(s *cadvisor.Sample, devices deviceNames) *cadvisorapi.ContainerStats {
 	out := &cadvisorapi.ContainerStats{
 		Timestamp: s.Timestamp,
 		Cpu: cadvisorapi.CpuStats{
@@ -395,7 +399,7 @@ func containerStats(s *cadvisor.Sample) *cadvisorapi.ContainerStats {
 			},
 			PSI: psi(s.CPU.PSI),
 		},
-		DiskIo: cadvisorapi.DiskIoStats{PSI: psi(s.IOPressure)},
+		DiskIo: diskIoStats(s.DiskIO, devices, psi(s.IOPressure)),
 		Memory: cadvisorapi.MemoryStats{
 			Usage:             s.Memory.Usage,
 			MaxUsage:          s.Memory.MaxUsage,

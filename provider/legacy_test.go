@@ -107,8 +107,19 @@ func fullSample(at time.Time) *cadvisor.Sample {
 			PSI: &cadvisor.PSIStats{Some: cadvisor.PSIData{Total: 217}}},
 		IOPressure: &cadvisor.PSIStats{Full: cadvisor.PSIData{Total: 301, Avg60: 1.5}},
 		Processes:  cadvisor.ProcessStats{Count: 401, ThreadsCount: 402, ThreadsLimit: 403},
+		DiskIO: []cadvisor.DiskIO{
+			{Major: 254, Minor: 0, Bytes: [cadvisor.NumIOOps]uint64{501, 502}, IOs: [cadvisor.NumIOOps]uint64{503, 504},
+				HasBytes: 1<<cadvisor.IORead | 1<<cadvisor.IOWrite, HasIOs: 1<<cadvisor.IORead | 1<<cadvisor.IOWrite,
+				Cost: &cadvisor.IOCost{Usage: 505, Wait: 506, Indebt: 507, Indelay: 508}},
+			// Not a disk of the machine (a loop device), listed with v1's operations.
+			{Major: 7, Minor: 3, IOs: [cadvisor.NumIOOps]uint64{511, 0, 512, 0, 0, 513},
+				HasIOs: 1<<cadvisor.IORead | 1<<cadvisor.IOSync | 1<<cadvisor.IOTotal},
+		},
 	}
 }
+
+// testDevices names the machine's one disk.
+var testDevices = newDeviceNames(map[string]cadvisor.Disk{"254:0": {Name: "vda", Major: 254, Minor: 0}})
 
 // roundTrip encodes v and decodes it into the upstream cAdvisor type, as a
 // client would.
@@ -130,12 +141,12 @@ func TestContainerInfoConvertsEveryCollectedField(t *testing.T) {
 	info := &cadvisor.CgroupInfo{
 		Name: "/kubepods/pod1/abc",
 		Spec: cadvisor.Spec{CreationTime: created, HasCPU: true, HasMemory: true, HasProcesses: true,
-			CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, CPUMask: "0-1"},
+			CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, CPUMask: "0-1", HasDiskIO: true},
 		Samples: []*cadvisor.Sample{fullSample(sampleTime)},
 	}
-	got := roundTrip[cadvisorapi.ContainerInfo](t, containerInfo(info, nil, info, cadvisorapi.ContainerInfoRequest{NumStats: 60}))
+	got := roundTrip[cadvisorapi.ContainerInfo](t, containerInfo(info, nil, info, cadvisorapi.ContainerInfoRequest{NumStats: 60}, testDevices))
 	wantSpec := cadvisorapi.ContainerSpec{
-		CreationTime: created, HasCpu: true, HasMemory: true, HasProcesses: true,
+		CreationTime: created, HasCpu: true, HasMemory: true, HasProcesses: true, HasDiskIo: true,
 		Cpu:       cadvisorapi.CpuSpec{Limit: 512, Quota: 50000, Period: 100000, Mask: "0-1"},
 		Memory:    cadvisorapi.MemorySpec{Limit: 212, Reservation: 213, SwapLimit: 215},
 		Processes: cadvisorapi.ProcessSpec{Limit: 403},
@@ -156,7 +167,18 @@ func TestContainerInfoConvertsEveryCollectedField(t *testing.T) {
 			CFS:   cadvisorapi.CpuCFS{Periods: 104, ThrottledPeriods: 105, ThrottledTime: 106},
 			PSI:   cadvisorapi.PSIStats{Some: cadvisorapi.PSIData{Total: 107, Avg10: 0.5}, Full: cadvisorapi.PSIData{Total: 108, Avg300: 0.25}},
 		},
-		DiskIo: cadvisorapi.DiskIoStats{PSI: cadvisorapi.PSIStats{Full: cadvisorapi.PSIData{Total: 301, Avg60: 1.5}}},
+		DiskIo: cadvisorapi.DiskIoStats{
+			PSI: cadvisorapi.PSIStats{Full: cadvisorapi.PSIData{Total: 301, Avg60: 1.5}},
+			IoServiceBytes: []cadvisorapi.PerDiskStats{
+				{Device: "/dev/vda", Major: 254, Minor: 0, Stats: map[string]uint64{"Read": 501, "Write": 502}}},
+			IoServiced: []cadvisorapi.PerDiskStats{
+				{Device: "/dev/vda", Major: 254, Minor: 0, Stats: map[string]uint64{"Read": 503, "Write": 504}},
+				{Major: 7, Minor: 3, Stats: map[string]uint64{"Read": 511, "Sync": 512, "Total": 513}}},
+			IoCostUsage:   []cadvisorapi.PerDiskStats{{Device: "/dev/vda", Major: 254, Stats: map[string]uint64{"Count": 505}}},
+			IoCostWait:    []cadvisorapi.PerDiskStats{{Device: "/dev/vda", Major: 254, Stats: map[string]uint64{"Count": 506}}},
+			IoCostIndebt:  []cadvisorapi.PerDiskStats{{Device: "/dev/vda", Major: 254, Stats: map[string]uint64{"Count": 507}}},
+			IoCostIndelay: []cadvisorapi.PerDiskStats{{Device: "/dev/vda", Major: 254, Stats: map[string]uint64{"Count": 508}}},
+		},
 		Memory: cadvisorapi.MemoryStats{Usage: 201, MaxUsage: 202, WorkingSet: 203, RSS: 204, Cache: 205, MappedFile: 206,
 			TotalActiveFile: 207, TotalInactiveFile: 208, Failcnt: 209, Swap: 214,
 			ContainerData: cadvisorapi.MemoryStatsMemoryData{Pgfault: 210, Pgmajfault: 211},

@@ -45,6 +45,57 @@ func labelsOf(m *dto.Metric) map[string]string {
 	return out
 }
 
+// ioFamiliesNotInCapture are the families the kubelet's cAdvisor serves
+// from per-device I/O (DiskIoStats), with their help, type and label names
+// (metrics/prometheus.go). The kubelet capture comes from a cgroup v1 node
+// whose blkio lists no device, so it has none of them; container_fs_reads_total
+// and container_fs_writes_total are in it, from the root's filesystems.
+var ioFamiliesNotInCapture = map[string]*dto.MetricFamily{
+	"container_blkio_device_usage_total":         ioFamily("Blkio Device bytes usage", "major", "minor", "operation"),
+	"container_fs_reads_bytes_total":             ioFamily("Cumulative count of bytes read"),
+	"container_fs_writes_bytes_total":            ioFamily("Cumulative count of bytes written"),
+	"container_fs_io_cost_usage_seconds_total":   ioFamily("Cumulative IOCost usage in seconds"),
+	"container_fs_io_cost_wait_seconds_total":    ioFamily("Cumulative IOCost wait in seconds"),
+	"container_fs_io_cost_indebt_seconds_total":  ioFamily("Cumulative IOCost debt in seconds"),
+	"container_fs_io_cost_indelay_seconds_total": ioFamily("Cumulative IOCost delay in seconds"),
+}
+
+func ioFamily(help string, extraLabels ...string) *dto.MetricFamily {
+	m := &dto.Metric{}
+	for _, name := range append([]string{"container", "device", "id", "image", "name", "namespace", "pod"}, extraLabels...) {
+		m.Label = append(m.Label, &dto.LabelPair{Name: &name})
+	}
+	return &dto.MetricFamily{Help: &help, Type: dto.MetricType_COUNTER.Enum(), Metric: []*dto.Metric{m}}
+}
+
+// ioDisk is a device with v2's operations and blk-iocost data.
+var ioDisk = cadvisor.DiskIO{Major: 254, Minor: 0, Bytes: [cadvisor.NumIOOps]uint64{4096, 8192}, IOs: [cadvisor.NumIOOps]uint64{3, 5},
+	HasBytes: 1<<cadvisor.IORead | 1<<cadvisor.IOWrite, HasIOs: 1<<cadvisor.IORead | 1<<cadvisor.IOWrite,
+	Cost: &cadvisor.IOCost{Usage: 1e6, Wait: 2e6, Indebt: 3e6, Indelay: 4e6}}
+
+// newIOTestServer serves the legacy fixture with per-device I/O in the
+// root's and the app container's samples and the disk in the machine facts.
+func newIOTestServer(t *testing.T) *testServer {
+	t.Helper()
+	view := legacyView()
+	for _, name := range []string{"/", legacyPodCgroup + "/ctr-app"} {
+		for _, s := range view.Cgroups[name].Samples {
+			s.DiskIO = []cadvisor.DiskIO{ioDisk}
+		}
+	}
+	snap := legacySnapshot(1)
+	machine := &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30,
+		DiskMap: map[string]cadvisor.Disk{"254:0": {Name: "vda", Major: 254, Minor: 0}}}
+	snap.Legacy = provider.NewLegacy(view, machine, []provider.LegacyPod{{
+		Namespace: "default", Name: "web", UID: legacyPodUID, Cgroup: legacyPodCgroup,
+		Containers: []provider.LegacyContainer{{Name: "app", ID: "ctr-app", Cgroup: legacyPodCgroup + "/ctr-app",
+			Labels: map[string]string{"io.kubernetes.container.name": "app"}}},
+	}})
+	src := &fakeSource{}
+	src.snapshot.Store(snap)
+	return newTestServer(t, Config{}, src)
+}
+
 // TestCadvisorMetricsShapeMatchesKubelet compares /metrics/cadvisor with the
 // kubelet v1.36.3 sample family by family: no family the kubelet lacks, the
 // same help, type and label names, and the families dashboards rely on.
@@ -54,7 +105,13 @@ func TestCadvisorMetricsShapeMatchesKubelet(t *testing.T) {
 		t.Fatal(err)
 	}
 	kubelet := parseMetrics(t, string(sample))
-	ts := newLegacyTestServer(t)
+	for name, family := range ioFamiliesNotInCapture {
+		if kubelet[name] != nil {
+			t.Errorf("%s is in the capture now: drop it from ioFamiliesNotInCapture", name)
+		}
+		kubelet[name] = family
+	}
+	ts := newIOTestServer(t)
 	resp, body := do(t, http.MethodGet, ts.URL+cadvisorMetricsPath, "", "")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
@@ -79,6 +136,8 @@ func TestCadvisorMetricsShapeMatchesKubelet(t *testing.T) {
 		"container_memory_usage_bytes", "container_memory_rss", "container_memory_cache", "container_spec_memory_limit_bytes",
 		"container_network_receive_bytes_total", "container_oom_events_total", "container_start_time_seconds",
 		"container_last_seen", "container_scrape_error",
+		"container_fs_reads_bytes_total", "container_fs_writes_bytes_total", "container_fs_reads_total",
+		"container_fs_writes_total", "container_blkio_device_usage_total", "container_fs_io_cost_usage_seconds_total",
 	} {
 		if ours[name] == nil {
 			t.Errorf("family %s missing", name)
@@ -266,5 +325,55 @@ func TestCadvisorMetricsLabelsWithoutRuntime(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Errorf("no container_memory_usage_bytes series for %v", want)
+	}
+}
+
+// TestCadvisorMetricsDiskIO: the values of the per-device I/O families, the
+// device named from the machine's disks as cAdvisor names it.
+func TestCadvisorMetricsDiskIO(t *testing.T) {
+	ts := newIOTestServer(t)
+	_, body := do(t, http.MethodGet, ts.URL+cadvisorMetricsPath, "", "")
+	families := parseMetrics(t, body)
+	app := legacyPodCgroup + "/ctr-app"
+	want := map[string]float64{
+		"container_fs_reads_bytes_total":             4096,
+		"container_fs_writes_bytes_total":            8192,
+		"container_fs_reads_total":                   3,
+		"container_fs_writes_total":                  5,
+		"container_fs_io_cost_usage_seconds_total":   1,
+		"container_fs_io_cost_indelay_seconds_total": 4,
+		"container_blkio_device_usage_total/Read":    4096,
+		"container_blkio_device_usage_total/Write":   8192,
+	}
+	got := map[string]float64{}
+	for name, family := range families {
+		for _, m := range family.Metric {
+			labels := labelsOf(m)
+			if labels["id"] != app || labels["device"] == "" {
+				continue
+			}
+			if labels["device"] != "/dev/vda" {
+				t.Errorf("%s: device %q, want /dev/vda", name, labels["device"])
+			}
+			if labels["container"] != "app" || labels["pod"] != "web" {
+				t.Errorf("%s: labels %v", name, labels)
+			}
+			key := name
+			if op := labels["operation"]; op != "" {
+				key += "/" + op
+				if labels["major"] != "254" || labels["minor"] != "0" {
+					t.Errorf("%s: major:minor %s:%s, want 254:0", key, labels["major"], labels["minor"])
+				}
+			}
+			got[key] = m.GetCounter().GetValue()
+		}
+	}
+	for key, value := range want {
+		if got[key] != value {
+			t.Errorf("%s{id=%q} = %v, want %v", key, app, got[key], value)
+		}
+	}
+	if n := len(families["container_blkio_device_usage_total"].GetMetric()); n != 4 {
+		t.Errorf("container_blkio_device_usage_total has %d series, want Read and Write of / and the app", n)
 	}
 }
