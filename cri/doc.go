@@ -4,9 +4,11 @@
 // It gives the provider what the kubelet's CRI stats provider asks the
 // runtime for, and nothing else: sandboxes and containers (ListPodSandbox,
 // ListContainers), the runtime's own stats (ListPodSandboxStats,
-// ListContainerStats) and image filesystem usage (ImageFsInfo); Dial asks
-// for the Version when it probes. It does no stats math and keeps no state
-// besides the connection.
+// ListContainerStats) and image filesystem usage (ImageFsInfo), and for
+// /pods what the kubelet's pod status is made of: one sandbox's or
+// container's status (PodSandboxStatus, ContainerStatus) and the runtime's
+// name (RuntimeName); Dial asks for the Version when it probes. It does no
+// stats math and keeps no state besides the connection.
 //
 // Dial never blocks on the runtime: gRPC reconnects on its own, with the
 // kubelet's short backoff, so one Client survives runtime restarts. Calls

@@ -7,7 +7,9 @@
 //     the atomic snapshot it publishes.
 //   - Snapshot: what the server answers from: the Summary, its
 //     only_cpu_and_memory variant, and Legacy, the cgroup view and pod index
-//     behind the cAdvisor JSON routes.
+//     behind the cAdvisor JSON routes, and Pods, the /pods v1.PodList
+//     rebuilt from the runtime's sandboxes, containers and their statuses
+//     (or the cgroup tree without a runtime).
 //   - Config, SystemCgroup, CgroupSampler, PodVolumeSource: wiring.
 //
 // Where the kubelet's behaviour is buggy or vague this package does better and

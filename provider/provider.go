@@ -145,6 +145,7 @@ func (p *Provider) Tick(ctx context.Context) {
 		return
 	}
 	snapshot.Legacy = NewLegacy(view, p.cfg.Machine, pods.legacy)
+	p.addPodList(ctx, view, pods.legacy, snapshot)
 	p.generation++
 	snapshot.Generation = p.generation
 	snapshot.Time = time.Now()

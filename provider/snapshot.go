@@ -3,6 +3,7 @@ package provider
 import (
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
 
@@ -23,4 +24,13 @@ type Snapshot struct {
 	// Legacy answers the kubelet's cAdvisor JSON endpoints (/stats/,
 	// /stats/container, /stats/<pod>/<container>, /spec/).
 	Legacy *Legacy
+	// Pods is the /pods answer: a v1.PodList like the kubelet's, built from
+	// the runtime's view of this tick (or the cgroup tree without a
+	// runtime). Items is nil when no pod runs, so that it encodes as the
+	// kubelet's "items":null.
+	Pods *corev1.PodList
+
+	// podStatuses are the runtime statuses behind Pods, which the next tick
+	// reuses for sandboxes and containers whose state did not change.
+	podStatuses *runtimeStatuses
 }

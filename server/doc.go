@@ -10,7 +10,7 @@
 //   - NewReadOnlyHandler: the unauthenticated routes (/stats/summary, the
 //     kubelet v1.20 cAdvisor JSON routes /stats/, /stats/container,
 //     /stats/{pod}/{container}, /stats/{ns}/{pod}/{uid}/{container} and
-//     /spec/, /metrics/resource, /metrics/cadvisor, /healthz, the disabled
+//     /spec/, /metrics/resource, /metrics/cadvisor, /pods, /healthz, the disabled
 //     debugging paths)
 //     behind an access log, a panic guard and a request body limit.
 //   - NewHTTPServer: an *http.Server with the kubelet's settings plus

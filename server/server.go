@@ -92,6 +92,7 @@ func newHandler(cfg Config, src SnapshotSource, health HealthChecker, encode sum
 	installSummary(c, summary)
 	installResourceMetrics(c, summary, cfg.ProcessStartTime)
 	installCadvisorMetrics(c, summary, cfg.ProcessStartTime, cfg.PressureMetrics)
+	installPods(c, cfg, src)
 	installHealthz(c, health)
 	installDebuggingDisabled(c)
 	if cfg.Metrics != nil {

@@ -1,0 +1,126 @@
+package provider
+
+import (
+	"context"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// podStatusReader is what /pods asks the runtime beyond the lists of a
+// tick. The CRI client has it; a runtime without it gives pods with what the
+// lists say (no images by tag, no start times, no pod IPs).
+type podStatusReader interface {
+	RuntimeName(ctx context.Context) (string, error)
+	PodSandboxStatus(ctx context.Context, id string) (*runtimeapi.PodSandboxStatus, error)
+	ContainerStatus(ctx context.Context, id string) (*runtimeapi.ContainerStatus, error)
+}
+
+// containerStatusResync is how long a running container's status is
+// reused. Its state and times change only with its state, which every tick
+// sees in ListContainers; its resources change with an in-place resize,
+// which this bounds how late /pods shows.
+const containerStatusResync = time.Minute
+
+// runtimeStatuses are the statuses behind one snapshot's /pods. The next
+// tick reuses those whose sandbox or container is in the same state, so
+// that a steady node costs no status calls. It is never modified once its
+// snapshot is published.
+type runtimeStatuses struct {
+	runtime    string
+	sandboxes  map[string]*runtimeapi.PodSandboxStatus
+	containers map[string]containerStatusEntry
+}
+
+type containerStatusEntry struct {
+	status  *runtimeapi.ContainerStatus
+	fetched time.Time
+}
+
+// statusFetcher answers one tick's status questions from the previous
+// snapshot's statuses or from the runtime. After the first failing call it
+// asks no more (a runtime that is down would make every call wait for its
+// timeout) and serves what the previous snapshot had.
+type statusFetcher struct {
+	ctx    context.Context
+	reader podStatusReader
+	prev   *runtimeStatuses
+	next   *runtimeStatuses
+	now    time.Time
+	err    error
+}
+
+// newStatusFetcher returns a fetcher; reader may be nil (no statuses) and
+// previous nil (the first tick).
+func newStatusFetcher(ctx context.Context, reader podStatusReader, previous *runtimeStatuses, now time.Time) *statusFetcher {
+	if previous == nil {
+		previous = &runtimeStatuses{}
+	}
+	return &statusFetcher{
+		ctx: ctx, reader: reader, prev: previous, now: now,
+		next: &runtimeStatuses{
+			runtime:    previous.runtime,
+			sandboxes:  map[string]*runtimeapi.PodSandboxStatus{},
+			containers: map[string]containerStatusEntry{},
+		},
+	}
+}
+
+func (f *statusFetcher) canAsk() bool { return f.reader != nil && f.err == nil }
+
+func (f *statusFetcher) fail(err error) {
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+// runtimeName is the runtime's name as the kubelet puts it in container
+// IDs, asked once.
+func (f *statusFetcher) runtimeName() string {
+	if f.next.runtime == "" && f.canAsk() {
+		name, err := f.reader.RuntimeName(f.ctx)
+		if err != nil {
+			f.fail(err)
+		} else {
+			f.next.runtime = name
+		}
+	}
+	return f.next.runtime
+}
+
+// sandbox returns the sandbox's status, asked again when its state changed.
+func (f *statusFetcher) sandbox(sandbox *runtimeapi.PodSandbox) *runtimeapi.PodSandboxStatus {
+	cached := f.prev.sandboxes[sandbox.Id]
+	if (cached == nil || cached.State != sandbox.State) && f.canAsk() {
+		status, err := f.reader.PodSandboxStatus(f.ctx, sandbox.Id)
+		if err != nil {
+			f.fail(err)
+		} else {
+			cached = status
+		}
+	}
+	if cached != nil {
+		f.next.sandboxes[sandbox.Id] = cached
+	}
+	return cached
+}
+
+// container returns the container's status, asked again when its state
+// changed or containerStatusResync passed.
+func (f *statusFetcher) container(container *runtimeapi.Container) *runtimeapi.ContainerStatus {
+	cached, found := f.prev.containers[container.Id]
+	stale := !found || cached.status.GetState() != container.State || f.now.Sub(cached.fetched) >= containerStatusResync
+	if stale && f.canAsk() {
+		status, err := f.reader.ContainerStatus(f.ctx, container.Id)
+		if err != nil {
+			f.fail(err)
+		} else {
+			cached, found = containerStatusEntry{status: status, fetched: f.now}, true
+		}
+	}
+	if !found {
+		return nil
+	}
+	f.next.containers[container.Id] = cached
+	return cached.status
+}
