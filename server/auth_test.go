@@ -368,41 +368,45 @@ func TestSubjectAccessReviewAttributes(t *testing.T) {
 	}
 }
 
-// TestFilterCoversEveryRoute sends unauthenticated requests to every route
-// the read-only port serves, and to unknown paths below the web services:
+// TestFilterCoversEveryRoute sends unauthenticated requests to every path
+// the handlers serve, found by servedPaths so that a new route is covered
+// without editing this test, and to unknown paths below the web services:
 // on the secure port each must be 401, before routing. (Paths the container
 // does not route at all, such as /healthz/nope or /foo, get net/http's 404
 // before any filter, as on the kubelet.)
 func TestFilterCoversEveryRoute(t *testing.T) {
-	ts := startSecurePort(t, AuthConfig{AuthorizationMode: AuthorizationModeAlwaysAllow, ClientCAFile: writeCA(t, t.TempDir(), authtest.NewCA(t, "ca"))}, TLSConfig{})
-	routes := []string{
-		"/stats/summary", "/stats/summary?only_cpu_and_memory=true", "/stats/", "/stats/nope",
-		"/healthz", "/healthz/ping", "/healthz/housekeeping",
-		"/run/", "/exec/", "/attach/", "/portForward/", "/containerLogs/", "/runningpods/", "/debug/pprof/", "/logs/",
-	}
-	for _, route := range routes {
-		for _, method := range []string{"GET", "POST", "HEAD", "OPTIONS"} {
-			if status, _ := ts.get(t, ts.client(nil), method, route); status != http.StatusUnauthorized {
-				t.Errorf("%s %s: %d, want 401", method, route, status)
-			}
-		}
-	}
-
-	auth, err := NewAuth(AuthConfig{NodeName: testNodeName, AuthorizationMode: AuthorizationModeAlwaysAllow})
+	auth, err := NewAuth(AuthConfig{NodeName: testNodeName, AuthorizationMode: AuthorizationModeAlwaysAllow,
+		ClientCAFile: writeCA(t, t.TempDir(), authtest.NewCA(t, "ca"))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var metricsServed atomic.Bool
-	metrics := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { metricsServed.Store(true) })
-	srv := httptest.NewTLSServer(newSecureHandler(Config{Logger: discardLogger(), Metrics: metrics}, auth, &fakeSource{}, nil, encodeSummary))
-	t.Cleanup(srv.Close)
-	resp, err := srv.Client().Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	cfg := Config{Logger: discardLogger(), Metrics: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { metricsServed.Store(true) })}
+	src := &fakeSource{}
+	src.publish(1, craftedSummary(), cpuAndMemorySummary())
+	routes := servedPaths(t, NewReadOnlyHandler(cfg, src, &fakeHealth{}), "/healthz/ping", "/healthz/"+housekeepingCheck)
+	// The discovery must at least find the routes known today.
+	for _, known := range []string{"/stats/summary", "/stats/", "/stats/container", "/stats/x/x", "/stats/x/x/x/x", "/spec/",
+		"/metrics", "/metrics/resource", "/metrics/cadvisor", "/healthz", "/healthz/ping", "/healthz/housekeeping",
+		"/run/", "/exec/", "/attach/", "/portForward/", "/containerLogs/", "/runningpods/", "/debug/pprof/", "/logs/"} {
+		if !slices.Contains(routes, known) {
+			t.Errorf("servedPaths did not find %s among %v", known, routes)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized || metricsServed.Load() {
-		t.Errorf("/metrics: %d, handler ran: %v; want 401 before the handler", resp.StatusCode, metricsServed.Load())
+	metricsServed.Store(false)
+	secure := newSecureHandler(cfg, auth, src, &fakeHealth{}, encodeSummary)
+	routes = append(routes, "/stats/summary?only_cpu_and_memory=true", "/stats/nope/nope/nope", "/spec/nope")
+	for _, route := range routes {
+		for _, method := range []string{"GET", "POST", "HEAD", "OPTIONS"} {
+			rec := httptest.NewRecorder()
+			secure.ServeHTTP(rec, httptest.NewRequest(method, route, nil))
+			if rec.Code != http.StatusUnauthorized {
+				t.Errorf("%s %s: %d, want 401", method, route, rec.Code)
+			}
+		}
+	}
+	if metricsServed.Load() {
+		t.Error("the /metrics handler ran for an unauthenticated request")
 	}
 }
 
