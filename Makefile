@@ -6,13 +6,19 @@ PKG      := ./cmd/kubelet-stats-server
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/')
 E2E_PKGS  = $(shell $(GO) list ./test/...)
 APT_PKGS := containerd runc containernetworking-plugins
+# The version --version prints, the startup log and the image labels carry:
+# the nearest tag, commits since, commit, -dirty (a bare commit without tags).
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   = -X github.com/kubelet-stats-server/kubelet-stats-server/internal/version.version=$(VERSION) \
+            -X github.com/kubelet-stats-server/kubelet-stats-server/internal/version.commit=$(COMMIT)
 
 .PHONY: all build run test unit e2e deps bench lint fmt fuzz diff clean
 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) $(PKG)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
 
 # Serves http://127.0.0.1:10255/stats/summary from this machine's real cgroups
 # (and the secure port on 127.0.0.1:10250). The self-signed certificate goes

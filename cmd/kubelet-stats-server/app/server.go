@@ -23,6 +23,7 @@ import (
 	"github.com/kubelet-stats-server/kubelet-stats-server/analyzer"
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 	"github.com/kubelet-stats-server/kubelet-stats-server/cri"
+	"github.com/kubelet-stats-server/kubelet-stats-server/internal/version"
 	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 	"github.com/kubelet-stats-server/kubelet-stats-server/server"
 )
@@ -49,6 +50,7 @@ Prometheus work against it unchanged. It samples the node's cgroups itself every
 		},
 	}
 	opts.AddFlags(cmd.Flags())
+	addVersionFlag(cmd)
 	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(klogFlags)
 	cmd.Flags().AddGoFlagSet(klogFlags)
@@ -59,6 +61,7 @@ Prometheus work against it unchanged. It samples the node's cgroups itself every
 func Run(ctx context.Context, opts *Options) error {
 	started := time.Now()
 	logger := klog.Background()
+	logger.Info("Starting kubelet-stats-server", "version", version.Get().String())
 	machine, err := cadvisor.ReadMachine(opts.ProcRoot, "/sys")
 	if err != nil {
 		return fmt.Errorf("read machine facts: %w", err)
