@@ -12,13 +12,32 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   = -X github.com/kubelet-stats-server/kubelet-stats-server/internal/version.version=$(VERSION) \
             -X github.com/kubelet-stats-server/kubelet-stats-server/internal/version.commit=$(COMMIT)
+# The image's creation time is the commit's, so a commit always builds the same digests.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# What make image tags the image with and make push uploads to.
+IMAGE    ?= localhost/kubelet-stats-server:$(VERSION)
 
-.PHONY: all build run test unit e2e deps bench lint fmt fuzz diff clean
+.PHONY: all build run test unit e2e deps bench lint fmt fuzz diff clean image push
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
+
+# The OCI image for linux/amd64 and linux/arm64, built without Docker
+# (hack/image, go-containerregistry): bin/image/kubelet-stats-server.oci.tar
+# for ctr import and registries, one docker load tarball per platform.
+image:
+	@[ -f /etc/ssl/certs/ca-certificates.crt ] || DEBIAN_FRONTEND=noninteractive apt-get install -y ca-certificates >/dev/null
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/image build --tag='$(IMAGE)' \
+		--version='$(VERSION)' --revision='$(COMMIT)' --ldflags='$(LDFLAGS)'
+
+# make push IMAGE=registry.example.com/kubelet-stats-server:v0.1.0, with the
+# credentials of docker login (~/.docker/config.json).
+push:
+	@[ "$(origin IMAGE)" != file ] || { echo "make push needs IMAGE=<registry>/<repository>:<tag>"; exit 1; }
+	$(MAKE) image IMAGE='$(IMAGE)'
+	$(GO) run ./hack/image push --image='$(IMAGE)'
 
 # Serves http://127.0.0.1:10255/stats/summary from this machine's real cgroups
 # (and the secure port on 127.0.0.1:10250). The self-signed certificate goes
