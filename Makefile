@@ -17,7 +17,7 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 # What make image tags the image with and make push uploads to.
 IMAGE    ?= localhost/kubelet-stats-server:$(VERSION)
 
-.PHONY: all build run test unit e2e deps bench lint fmt fuzz diff clean image push
+.PHONY: all build run test unit e2e otel deps bench lint fmt fuzz diff clean image push
 
 all: build
 
@@ -72,6 +72,14 @@ fuzz:
 
 e2e: deps
 	$(GO) test -count=1 -p 1 -timeout 20m $(E2E_PKGS)
+	$(MAKE) --no-print-directory otel
+
+# The OpenTelemetry Collector's kubeletstats receiver (v0.149.0, its own Go
+# package) scraping the real binary on real containerd pods with the options
+# that make it read /pods. test/otel is a module of its own, so that the
+# Collector's dependencies stay out of ours.
+otel: deps
+	cd test/otel && $(GO) test -count=1 -timeout 20m ./...
 
 # containerd, runc and the CNI plugins for the end-to-end tests (Debian packages).
 deps:
