@@ -116,6 +116,7 @@ func TestSummaryMatchesKubelet(t *testing.T) {
 		decode(t, mine, &ourView)
 		compareValues(t, &kubeletView, &ourView)
 	})
+	t.Run("same pods", func(t *testing.T) { comparePodLists(t, k.base, ours.Base) })
 }
 
 type kubeletProcess struct {
