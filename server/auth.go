@@ -179,11 +179,11 @@ func authFilter(logger klog.Logger, a *Auth) restful.FilterFunction {
 		info, ok, err := a.authenticator.AuthenticateRequest(req.Request)
 		if err != nil {
 			logger.Error(err, "Unable to authenticate the request due to an error")
-			_ = resp.WriteErrorString(http.StatusUnauthorized, "Unauthorized")
+			refuse(resp, http.StatusUnauthorized, "Unauthorized")
 			return
 		}
 		if !ok {
-			_ = resp.WriteErrorString(http.StatusUnauthorized, "Unauthorized")
+			refuse(resp, http.StatusUnauthorized, "Unauthorized")
 			return
 		}
 
@@ -211,12 +211,21 @@ func authFilter(logger klog.Logger, a *Auth) restful.FilterFunction {
 			first := attrs[0]
 			logger.V(2).Info("Forbidden", "user", first.GetUser().GetName(), "verb", first.GetVerb(),
 				"resource", first.GetResource(), "subresource(s)", subresources)
-			_ = resp.WriteErrorString(http.StatusForbidden, fmt.Sprintf("Forbidden (user=%s, verb=%s, resource=%s, subresource(s)=%v)\n",
+			refuse(resp, http.StatusForbidden, fmt.Sprintf("Forbidden (user=%s, verb=%s, resource=%s, subresource(s)=%v)\n",
 				first.GetUser().GetName(), first.GetVerb(), first.GetResource(), subresources))
 			return
 		}
 		chain.ProcessFilter(req, resp)
 	}
+}
+
+// refuse answers 401 or 403 with the kubelet's body and closes the
+// connection (HTTP/2: sends GOAWAY), so that a client without access cannot
+// hold a connection by asking again and again: it pays a new handshake for
+// every try.
+func refuse(resp *restful.Response, status int, body string) {
+	resp.Header().Set("Connection", "close")
+	_ = resp.WriteErrorString(status, body)
 }
 
 // nodeRequestAttributes is the kubelet's nodeAuthorizerAttributesGetter

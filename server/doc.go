@@ -14,7 +14,7 @@
 //     debugging paths)
 //     behind an access log, a panic guard and a request body limit.
 //   - NewHTTPServer: an *http.Server with the kubelet's settings plus
-//     slow-client hardening.
+//     slow-client hardening (header and body deadlines).
 //   - AuthConfig, NewAuth, Auth: the kubelet's authentication (x509 client
 //     certificates, TokenReview, anonymous) and authorization
 //     (SubjectAccessReview or AlwaysAllow), built with k8s.io/apiserver's
@@ -25,6 +25,9 @@
 //     TLS whose serving certificate (given or self-signed in a cert dir) and
 //     client CA follow their files.
 //   - NewHealthzPortHandler: the kubelet's separate healthz port (ping only).
+//   - NewListeners, Listeners: connection limits for every port (per port,
+//     per client address, and a reserve of file descriptors left to the
+//     collector), derived from RLIMIT_NOFILE.
 //
 // Requests do no I/O besides writing the response: they read the provider's
 // current immutable snapshot and answer from a JSON encoding shared by every

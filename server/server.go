@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -62,6 +64,15 @@ const (
 // the kube-apiserver's value.
 const readHeaderTimeout = 32 * time.Second
 
+// bodyReadTimeout is our addition too: how long a request body may take to
+// arrive, counted from the end of the headers. Bodies are at most 1 MiB
+// (MaxRequestBodyBytes), a few hundred bytes in practice, so 10 s allows
+// 100 KiB/s; the kubelet lets a trickled body hold its connection for the
+// whole 4 h ReadTimeout. ReadTimeout itself stays 4 h: net/http's
+// background read, which watches for a client going away during a long
+// response, runs under it and cancels the request when it fires.
+const bodyReadTimeout = 10 * time.Second
+
 // NewReadOnlyHandler builds the go-restful container serving the read-only
 // routes (no auth): /stats/summary (GET, POST), the legacy cAdvisor JSON
 // routes, /metrics/resource, /metrics/cadvisor, /metrics, /healthz
@@ -103,17 +114,62 @@ func newHandler(cfg Config, src SnapshotSource, health HealthChecker, encode sum
 
 // NewHTTPServer returns an *http.Server with the kubelet's settings (idle
 // timeout 90 s, read and write timeouts 4 h, 1 MiB of headers) plus a
-// ReadHeaderTimeout against slow-header clients.
+// ReadHeaderTimeout against slow-header clients and a 10 s deadline for
+// request bodies against slow-body ones.
 func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return newHTTPServer(addr, h, bodyReadTimeout)
+}
+
+// newHTTPServer is NewHTTPServer with the body read timeout passed in.
+func newHTTPServer(addr string, h http.Handler, bodyTimeout time.Duration) *http.Server {
 	return &http.Server{
 		Addr:              addr,
-		Handler:           h,
+		Handler:           withBodyDeadline(h, bodyTimeout),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 	}
+}
+
+// withBodyDeadline gives a request's body timeout to arrive. The read
+// deadline is lifted when the body has been read to its end, so that the
+// response may take as long as it takes and the connection is kept; a body
+// the handler leaves unread keeps it, and net/http's draining of it after
+// the handler is bounded too. It must see net/http's own ResponseWriter.
+func withBodyDeadline(h http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+			// Not a net/http connection (a test recorder): no deadline.
+			h.ServeHTTP(w, r)
+			return
+		}
+		r.Body = &deadlineBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody lifts the read deadline once the body has been read to its
+// end.
+type deadlineBody struct {
+	io.ReadCloser
+	lift   func()
+	lifted bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && !b.lifted {
+		b.lifted = true
+		b.lift()
+	}
+	return n, err
 }
 
 func (cfg Config) withDefaults() Config {

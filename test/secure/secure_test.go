@@ -47,6 +47,12 @@ type secureServer struct {
 // until the secure port completes TLS handshakes.
 func startSecure(t *testing.T, args ...string) *secureServer {
 	t.Helper()
+	return startSecureBinary(t, serverBinary, args...)
+}
+
+// startSecureBinary is startSecure running binary.
+func startSecureBinary(t *testing.T, binary string, args ...string) *secureServer {
+	t.Helper()
 	port, healthzPort := serverproc.FreePort(t), serverproc.FreePort(t)
 	s := &secureServer{
 		URL:        fmt.Sprintf("https://127.0.0.1:%d", port),
@@ -55,7 +61,7 @@ func startSecure(t *testing.T, args ...string) *secureServer {
 	}
 	all := append([]string{"--port=" + strconv.Itoa(port), "--healthz-port=" + strconv.Itoa(healthzPort),
 		"--cert-dir=" + s.CertDir, "--node-name=" + nodeName}, args...)
-	s.Server = serverproc.Start(t, serverBinary, all...)
+	s.Server = serverproc.Start(t, binary, all...)
 	exited := make(chan struct{})
 	go func() { _ = s.Wait(); close(exited) }()
 	for {

@@ -36,8 +36,17 @@ const (
 // tried again. Like the kubelet, a busy healthz port is logged, not fatal.
 const healthzRetryInterval = 5 * time.Second
 
-// portServer serves one port until ctx ends (nil) or it fails.
-type portServer func(ctx context.Context) error
+// portServer serves one port until ctx ends (nil) or it fails, within
+// limits shared by every port of the process.
+type portServer func(ctx context.Context, limits *server.Listeners) error
+
+// limitListener puts a port's connection limits on its listener.
+type limitListener func(net.Listener) net.Listener
+
+// servingLimits are the limits of the secure or read-only port called name.
+func servingLimits(limits *server.Listeners, name string) limitListener {
+	return func(ln net.Listener) net.Listener { return limits.Serving(ln, name) }
+}
 
 // securePorts builds the secure port and the healthz port, those of them
 // that are on.
@@ -50,16 +59,16 @@ func securePorts(logger klog.Logger, opts *Options, cfg server.Config, src stats
 			return nil, err
 		}
 		srv := port.HTTPServer(net.JoinHostPort(opts.Address, strconv.Itoa(sec.Port)))
-		ports = append(ports, func(ctx context.Context) error {
+		ports = append(ports, func(ctx context.Context, limits *server.Listeners) error {
 			port.Run(ctx)
-			return servePort(ctx, logger, "secure", "/stats/summary", srv, grace)
+			return servePort(ctx, logger, "secure", "/stats/summary", srv, grace, servingLimits(limits, "secure"))
 		})
 	}
 	if sec := opts.Secure; sec.HealthzPort > 0 {
 		srv := server.NewHTTPServer(net.JoinHostPort(sec.HealthzBindAddress, strconv.Itoa(sec.HealthzPort)), server.NewHealthzPortHandler())
-		ports = append(ports, func(ctx context.Context) error {
+		ports = append(ports, func(ctx context.Context, limits *server.Listeners) error {
 			wait.UntilWithContext(ctx, func(ctx context.Context) {
-				if err := servePort(ctx, logger, "healthz", "/healthz", srv, grace); err != nil {
+				if err := servePort(ctx, logger, "healthz", "/healthz", srv, grace, limits.Healthz); err != nil {
 					logger.Error(err, "Failed to serve the healthz port; trying again", "retryIn", healthzRetryInterval)
 				}
 			}, healthzRetryInterval)
@@ -218,18 +227,23 @@ func interfaceIPs(logger klog.Logger) []net.IP {
 }
 
 // runPorts serves every port until ctx ends or one fails, then stops them
-// all and returns the first failure.
+// all and returns the first failure. The ports share one set of connection
+// limits, derived from the process's open-file limit.
 func runPorts(ctx context.Context, logger klog.Logger, ports []portServer) error {
 	if len(ports) == 0 {
 		logger.Info("No port to serve on (--read-only-port, --port and --healthz-port are 0); collecting only")
 		<-ctx.Done()
 		return nil
 	}
+	limits, err := server.NewListeners(logger)
+	if err != nil {
+		return fmt.Errorf("connection limits: %w", err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, len(ports))
 	for _, serve := range ports {
-		go func() { errs <- serve(ctx) }()
+		go func() { errs <- serve(ctx, limits) }()
 	}
 	var first error
 	for range ports {
@@ -242,9 +256,10 @@ func runPorts(ctx context.Context, logger klog.Logger, ports []portServer) error
 }
 
 // servePort listens before logging the URL of path, so that the line is
-// only printed once a client can connect, serves TLS when srv has a TLS
-// configuration, and shuts down gracefully when ctx ends.
-func servePort(ctx context.Context, logger klog.Logger, name, path string, srv *http.Server, grace time.Duration) error {
+// only printed once a client can connect, takes connections within limit,
+// serves TLS when srv has a TLS configuration, and shuts down gracefully
+// when ctx ends.
+func servePort(ctx context.Context, logger klog.Logger, name, path string, srv *http.Server, grace time.Duration, limit limitListener) error {
 	listener, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -253,6 +268,7 @@ func servePort(ctx context.Context, logger klog.Logger, name, path string, srv *
 		}
 		return fmt.Errorf("listen on %s (%s port): %w", srv.Addr, name, err)
 	}
+	listener = limit(listener)
 	scheme := "http"
 	if srv.TLSConfig != nil {
 		scheme = "https"

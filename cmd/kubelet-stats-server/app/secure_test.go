@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/kubelet-stats-server/kubelet-stats-server/server"
 	"github.com/kubelet-stats-server/kubelet-stats-server/test/secure/authtest"
 )
 
@@ -72,8 +73,8 @@ func TestRunPorts(t *testing.T) {
 		stopped := make(chan struct{})
 		failure := errors.New("listen: address in use")
 		err := runPorts(context.Background(), logger, []portServer{
-			func(ctx context.Context) error { <-ctx.Done(); close(stopped); return nil },
-			func(context.Context) error { return failure },
+			func(ctx context.Context, _ *server.Listeners) error { <-ctx.Done(); close(stopped); return nil },
+			func(context.Context, *server.Listeners) error { return failure },
 		})
 		if !errors.Is(err, failure) {
 			t.Errorf("runPorts() = %v, want the failure", err)
@@ -87,7 +88,7 @@ func TestRunPorts(t *testing.T) {
 	t.Run("context end is a clean stop", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := runPorts(ctx, logger, []portServer{func(ctx context.Context) error { <-ctx.Done(); return nil }}); err != nil {
+		if err := runPorts(ctx, logger, []portServer{func(ctx context.Context, _ *server.Listeners) error { <-ctx.Done(); return nil }}); err != nil {
 			t.Errorf("runPorts() = %v", err)
 		}
 		if err := runPorts(ctx, logger, nil); err != nil {
@@ -103,7 +104,7 @@ func TestServePortNamesABusyPort(t *testing.T) {
 	}
 	defer taken.Close()
 	srv := &http.Server{Addr: taken.Addr().String()}
-	err = servePort(context.Background(), klog.Background(), "secure", "/stats/summary", srv, time.Second)
+	err = servePort(context.Background(), klog.Background(), "secure", "/stats/summary", srv, time.Second, func(ln net.Listener) net.Listener { return ln })
 	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "secure port") || !strings.Contains(err.Error(), "kubelet") {
 		t.Errorf("servePort on a busy port = %v, want EADDRINUSE naming the port and the likely kubelet", err)
 	}

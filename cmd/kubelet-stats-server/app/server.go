@@ -138,8 +138,8 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if opts.ReadOnlyPort > 0 {
 		readOnly := server.NewHTTPServer(net.JoinHostPort(opts.Address, strconv.Itoa(opts.ReadOnlyPort)), server.NewReadOnlyHandler(serverConfig, stats, stats))
-		ports = append(ports, func(ctx context.Context) error {
-			return servePort(ctx, logger, "read-only", "/stats/summary", readOnly, opts.ShutdownGracePeriod)
+		ports = append(ports, func(ctx context.Context, limits *server.Listeners) error {
+			return servePort(ctx, logger, "read-only", "/stats/summary", readOnly, opts.ShutdownGracePeriod, servingLimits(limits, "read-only"))
 		})
 	}
 	return runPorts(ctx, logger, ports)
