@@ -78,8 +78,10 @@ func TestConnectionFlood(t *testing.T) {
 	if status, body, err := tryGet(s.HealthzURL); status != http.StatusOK || body != "ok" {
 		t.Errorf("healthz port past the reserve: %d %q %v", status, body, err)
 	}
-	if open > floodFDLimit-128+4 {
-		t.Errorf("%d descriptors open past the reserve, want at most the limit %d less the reserve 128 (and the few accepts in flight)", open, floodFDLimit)
+	// The count may catch a housekeeping pass's cgroup files (4 readers, a
+	// few files each) and an accept in flight on top of the connections.
+	if open > floodFDLimit-128+16 {
+		t.Errorf("%d descriptors open past the reserve, want at most the limit %d less the reserve 128 (and the collector's few files)", open, floodFDLimit)
 	}
 	if !logShows(s, "file descriptor reserve reached") {
 		t.Error("no refusal for the descriptor reserve in the log")
