@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -141,4 +142,28 @@ func TestPodsOnTheSecurePort(t *testing.T) {
 	if status != http.StatusForbidden || body != want {
 		t.Errorf("/pods with nodes/stats only = %d %q, want 403 %q", status, body, want)
 	}
+}
+
+// BenchmarkEncodePodList is the one encoding a snapshot's /pods costs, at
+// 100 pods of two containers.
+func BenchmarkEncodePodList(b *testing.B) {
+	one := testPodList().Items[0]
+	one.Spec.Containers = append(one.Spec.Containers, corev1.Container{Name: "sidecar", Image: "side:1"})
+	one.Status.ContainerStatuses = append(one.Status.ContainerStatuses, corev1.ContainerStatus{Name: "sidecar", ContainerID: "containerd://c2"})
+	list := &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
+	for i := range 100 {
+		pod := *one.DeepCopy()
+		pod.Name = fmt.Sprintf("web-%d", i)
+		list.Items = append(list.Items, pod)
+	}
+	b.ReportAllocs()
+	var size int
+	for range b.N {
+		body, err := encodePodList(list)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(body)
+	}
+	b.ReportMetric(float64(size), "bytes/body")
 }
