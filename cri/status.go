@@ -32,13 +32,16 @@ func (c *Client) PodSandboxStatus(ctx context.Context, id string) (*runtimeapi.P
 // ContainerStatus returns the status of one container: its image by tag
 // and digest, start and finish times, exit code and reason, mounts and,
 // where the runtime reports them, its resources. These are what the
-// kubelet's pod status is made of and ListContainers lacks.
-func (c *Client) ContainerStatus(ctx context.Context, id string) (*runtimeapi.ContainerStatus, error) {
+// kubelet's pod status is made of and ListContainers lacks. It asks for the
+// verbose form, whose Info carries the runtime's own view (containerd:
+// Info["info"] JSON with the OCI "runtimeSpec", which holds the resources
+// the kubelet asked for when the runtime does not report them).
+func (c *Client) ContainerStatus(ctx context.Context, id string) (*runtimeapi.ContainerStatusResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.runtime.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+	resp, err := c.runtime.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
 	if err != nil {
 		return nil, c.wrap("ContainerStatus "+id, err)
 	}
-	return resp.GetStatus(), nil
+	return resp, nil
 }

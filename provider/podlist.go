@@ -140,11 +140,17 @@ func containersByPod(identity *runtimeIdentity) map[string][]*runtimeapi.Contain
 	return byPod
 }
 
-// containerInstance is one container of the runtime with its status (nil
-// when the runtime could not be asked).
+// containerInstance is one container of the runtime with its status and
+// resources (nil when the runtime could not be asked or does not say).
 type containerInstance struct {
 	container *runtimeapi.Container
 	status    *runtimeapi.ContainerStatus
+	resources *runtimeapi.LinuxContainerResources
+}
+
+func newContainerInstance(container *runtimeapi.Container, statuses *statusFetcher) containerInstance {
+	entry := statuses.container(container)
+	return containerInstance{container: container, status: entry.status, resources: entry.resources}
 }
 
 // containerHistory is a pod's container by name: its newest instance and
@@ -174,11 +180,11 @@ func containerInstances(containers []*runtimeapi.Container, statuses *statusFetc
 			return a.CreatedAt > b.CreatedAt
 		})
 		history := containerHistory{
-			current:      containerInstance{container: instances[0], status: statuses.container(instances[0])},
+			current:      newContainerInstance(instances[0], statuses),
 			firstCreated: instances[len(instances)-1].CreatedAt,
 		}
 		if len(instances) > 1 {
-			history.previous = containerInstance{container: instances[1], status: statuses.container(instances[1])}
+			history.previous = newContainerInstance(instances[1], statuses)
 		}
 		histories = append(histories, history)
 	}

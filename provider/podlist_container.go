@@ -31,7 +31,7 @@ func specContainer(in podListInput, current containerInstance, qos corev1.PodQOS
 	out := corev1.Container{
 		Name:                     container.Metadata.Name,
 		Image:                    specImage(container, status),
-		Resources:                containerResources(qos, criLinuxResources(status), in.index.byContainerID[container.Id]),
+		Resources:                containerResources(qos, current.resources, in.index.byContainerID[container.Id]),
 		TerminationMessagePath:   annotations[terminationMessagePathAnnotation],
 		TerminationMessagePolicy: corev1.TerminationMessagePolicy(annotations[terminationMessagePolicyAnnotation]),
 		VolumeMounts:             in.volumes.mounts(podUID, status.GetMounts()),
@@ -65,10 +65,6 @@ func statusImage(container *runtimeapi.Container, status *runtimeapi.ContainerSt
 		return image
 	}
 	return container.GetImage().GetImage()
-}
-
-func criLinuxResources(status *runtimeapi.ContainerStatus) *runtimeapi.LinuxContainerResources {
-	return status.GetResources().GetLinux()
 }
 
 // gracePeriod is the pod's terminationGracePeriodSeconds from a container's

@@ -29,8 +29,9 @@ type cgroupResources struct {
 	memoryLimit           uint64
 }
 
-// resourcesOf prefers the runtime's answer and falls back to the cgroup
-// (containerd 1.6 reports no resources).
+// resourcesOf prefers the runtime's answer (what the kubelet asked for) and
+// falls back to the cgroup, which the collector may have read before runc
+// wrote the limits and re-reads only at its next rescan.
 func resourcesOf(cri *runtimeapi.LinuxContainerResources, cgroup *cadvisor.CgroupInfo) (cgroupResources, bool) {
 	if cri != nil && (cri.CpuShares != 0 || cri.CpuQuota != 0 || cri.MemoryLimitInBytes != 0) {
 		return cgroupResources{shares: cri.CpuShares, quota: cri.CpuQuota, period: cri.CpuPeriod,

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
+	"math"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -13,7 +15,7 @@ import (
 type podStatusReader interface {
 	RuntimeName(ctx context.Context) (string, error)
 	PodSandboxStatus(ctx context.Context, id string) (*runtimeapi.PodSandboxStatus, error)
-	ContainerStatus(ctx context.Context, id string) (*runtimeapi.ContainerStatus, error)
+	ContainerStatus(ctx context.Context, id string) (*runtimeapi.ContainerStatusResponse, error)
 }
 
 // containerStatusResync is how long a running container's status is
@@ -33,8 +35,11 @@ type runtimeStatuses struct {
 }
 
 type containerStatusEntry struct {
-	status  *runtimeapi.ContainerStatus
-	fetched time.Time
+	status *runtimeapi.ContainerStatus
+	// resources are those the kubelet gave the container, as the runtime
+	// knows them; nil when it does not say.
+	resources *runtimeapi.LinuxContainerResources
+	fetched   time.Time
 }
 
 // statusFetcher answers one tick's status questions from the previous
@@ -106,21 +111,81 @@ func (f *statusFetcher) sandbox(sandbox *runtimeapi.PodSandbox) *runtimeapi.PodS
 }
 
 // container returns the container's status, asked again when its state
-// changed or containerStatusResync passed.
-func (f *statusFetcher) container(container *runtimeapi.Container) *runtimeapi.ContainerStatus {
+// changed or containerStatusResync passed; the zero entry when the runtime
+// could not be asked.
+func (f *statusFetcher) container(container *runtimeapi.Container) containerStatusEntry {
 	cached, found := f.prev.containers[container.Id]
 	stale := !found || cached.status.GetState() != container.State || f.now.Sub(cached.fetched) >= containerStatusResync
 	if stale && f.canAsk() {
-		status, err := f.reader.ContainerStatus(f.ctx, container.Id)
+		resp, err := f.reader.ContainerStatus(f.ctx, container.Id)
 		if err != nil {
 			f.fail(err)
 		} else {
-			cached, found = containerStatusEntry{status: status, fetched: f.now}, true
+			cached, found = containerStatusEntry{status: resp.GetStatus(), resources: runtimeResources(resp), fetched: f.now}, true
 		}
 	}
 	if !found {
-		return nil
+		return containerStatusEntry{}
 	}
 	f.next.containers[container.Id] = cached
-	return cached.status
+	return cached
+}
+
+// runtimeResources are the container's resources from its status, or from
+// the OCI spec of the verbose answer (for runtimes that report none in the
+// status); nil when neither has them.
+func runtimeResources(resp *runtimeapi.ContainerStatusResponse) *runtimeapi.LinuxContainerResources {
+	if linux := resp.GetStatus().GetResources().GetLinux(); linux != nil {
+		return linux
+	}
+	return specResources(resp.GetInfo()["info"])
+}
+
+// verboseContainerInfo is the part of containerd's verbose Info["info"]
+// that holds the OCI spec's resources: what the kubelet asked for.
+type verboseContainerInfo struct {
+	RuntimeSpec *struct {
+		Linux *struct {
+			Resources *struct {
+				CPU *struct {
+					Shares *uint64 `json:"shares"`
+					Quota  *int64  `json:"quota"`
+					Period *uint64 `json:"period"`
+				} `json:"cpu"`
+				Memory *struct {
+					Limit *int64 `json:"limit"`
+				} `json:"memory"`
+			} `json:"resources"`
+		} `json:"linux"`
+	} `json:"runtimeSpec"`
+}
+
+func specResources(info string) *runtimeapi.LinuxContainerResources {
+	if info == "" {
+		return nil
+	}
+	var parsed verboseContainerInfo
+	if json.Unmarshal([]byte(info), &parsed) != nil || parsed.RuntimeSpec == nil ||
+		parsed.RuntimeSpec.Linux == nil || parsed.RuntimeSpec.Linux.Resources == nil {
+		return nil
+	}
+	spec := parsed.RuntimeSpec.Linux.Resources
+	out := &runtimeapi.LinuxContainerResources{}
+	if cpu := spec.CPU; cpu != nil {
+		out.CpuShares = int64(min(valueOrZero(cpu.Shares), math.MaxInt64))
+		out.CpuQuota = valueOrZero(cpu.Quota)
+		out.CpuPeriod = int64(min(valueOrZero(cpu.Period), math.MaxInt64))
+	}
+	if memory := spec.Memory; memory != nil {
+		out.MemoryLimitInBytes = valueOrZero(memory.Limit)
+	}
+	return out
+}
+
+func valueOrZero[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

@@ -28,8 +28,10 @@ type statusRuntime struct {
 	fakeRuntime
 	sandboxStatuses   map[string]*runtimeapi.PodSandboxStatus
 	containerStatuses map[string]*runtimeapi.ContainerStatus
-	err               error
-	calls             int
+	// containerInfo is the verbose Info of a container's status.
+	containerInfo map[string]map[string]string
+	err           error
+	calls         int
 }
 
 func (f *statusRuntime) RuntimeName(context.Context) (string, error) {
@@ -48,12 +50,12 @@ func (f *statusRuntime) PodSandboxStatus(_ context.Context, id string) (*runtime
 	return f.sandboxStatuses[id], nil
 }
 
-func (f *statusRuntime) ContainerStatus(_ context.Context, id string) (*runtimeapi.ContainerStatus, error) {
+func (f *statusRuntime) ContainerStatus(_ context.Context, id string) (*runtimeapi.ContainerStatusResponse, error) {
 	f.calls++
 	if f.err != nil {
 		return nil, f.err
 	}
-	return f.containerStatuses[id], nil
+	return &runtimeapi.ContainerStatusResponse{Status: f.containerStatuses[id], Info: f.containerInfo[id]}, nil
 }
 
 const webUID = "0f1e2d3c-aaaa-bbbb-cccc-0000000000aa"
@@ -233,6 +235,29 @@ func TestPodListFromRuntime(t *testing.T) {
 	wantJSON, _ := json.MarshalIndent(want, "", " ")
 	if string(gotJSON) != string(wantJSON) {
 		t.Errorf("pod =\n%s\nwant\n%s", gotJSON, wantJSON)
+	}
+}
+
+// TestPodListResourcesFromRuntimeSpec: the resources the kubelet asked the
+// runtime for (containerd's verbose status carries the OCI spec) win over
+// the cgroup, which the collector may have read before runc wrote it.
+func TestPodListResourcesFromRuntimeSpec(t *testing.T) {
+	rootDir := t.TempDir()
+	rt, view := webPod(t, rootDir)
+	app := view.Cgroups["/kubepods/burstable/pod"+webUID+"/app1"]
+	app.Spec = cadvisor.Spec{CPUShares: 1024, CPUQuota: -1, CPUPeriod: 100000}
+	app.Samples = []*cadvisor.Sample{sampleAt(sampleTime, 1e9, cadvisor.MemoryStats{Limit: 1<<63 - 4096})}
+	rt.containerInfo = map[string]map[string]string{"app1": {"info": `{"pid":42,"runtimeSpec":{"linux":{"resources":` +
+		`{"cpu":{"shares":256,"quota":50000,"period":100000},"memory":{"limit":104857600}}}}}`}}
+	p := podListProvider(rootDir, rt, view)
+	p.Tick(context.Background())
+	got := p.Current().Pods.Items[0].Spec.Containers[1]
+	want := corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("100Mi")},
+	}
+	if got.Name != "app" || !equalResources(got.Resources, want) {
+		t.Errorf("%s resources = %+v, want the runtime spec's %+v", got.Name, got.Resources, want)
 	}
 }
 

@@ -141,9 +141,9 @@ func TestKubeletstatsReceiver(t *testing.T) {
 	}
 }
 
-// waitForLimits waits until /pods shows the limits of both work containers:
-// the collector may have read a new cgroup before runc set its limits, and
-// re-reads it on a later tick.
+// waitForLimits waits until /pods shows both work containers with their
+// limits, so that a scrape that misses them fails as a defect, not as a
+// server still starting.
 func waitForLimits(t *testing.T, srv *serverproc.Server) {
 	t.Helper()
 	deadline := time.Now().Add(scrapeWait)

@@ -198,6 +198,24 @@ func TestPodListFromContainerd(t *testing.T) {
 		}
 	})
 
+	// A container started while the server runs: its cgroup appears before
+	// runc writes its limits, and /pods must not show the defaults.
+	t.Run("restarted container's resources", func(t *testing.T) {
+		if err := c.Runtime.RestartContainer(ctx, limited, "work"); err != nil {
+			t.Fatal(err)
+		}
+		current := "containerd://" + limited.Container("work").ID
+		list := waitForPodList(t, srv, "the restarted work container", func(l *corev1.PodList) bool {
+			status := statusByName(podByName(l, "limited"), "work")
+			return status != nil && status.ContainerID == current
+		})
+		work := specByName(podByName(list, "limited"), "work")
+		limits, requests := work.Resources.Limits, work.Resources.Requests
+		if limits.Cpu().MilliValue() != 500 || limits.Memory().Value() != 64<<20 || requests.Cpu().MilliValue() != 250 {
+			t.Errorf("restarted work resources = %+v, want its limits and request from the first listing on", work.Resources)
+		}
+	})
+
 	t.Run("restart", func(t *testing.T) {
 		old := limited.Container("side").ID
 		if err := c.Runtime.RestartContainer(ctx, limited, "side"); err != nil {
