@@ -198,6 +198,25 @@ func containerInstances(containers []*runtimeapi.Container, statuses *statusFetc
 	return histories
 }
 
+// splitInitContainers tells init containers from the others by the way the
+// kubelet starts them: init containers one after the other, each once the
+// one before has finished, then all the others at once. The leading
+// containers (in start order) whose newest instance finished before the
+// next container was first created are init containers. A restartable
+// (sidecar) init container keeps running and counts as a container.
+func splitInitContainers(histories []containerHistory) (inits, containers []containerHistory) {
+	n := 0
+	for n+1 < len(histories) && finishedBefore(histories[n].current, histories[n+1].firstCreated) {
+		n++
+	}
+	return histories[:n], histories[n:]
+}
+
+func finishedBefore(instance containerInstance, nanos int64) bool {
+	finished := instance.status.GetFinishedAt()
+	return instance.container.State == runtimeapi.ContainerState_CONTAINER_EXITED && finished != 0 && finished <= nanos
+}
+
 // podSources is everything the runtime says about one pod.
 type podSources struct {
 	sandbox *runtimeapi.PodSandbox
@@ -224,9 +243,13 @@ func runtimePod(in podListInput, src podSources) corev1.Pod {
 	}
 	setNamespaces(&pod.Spec, src.status)
 	qos := podQOSClass(in.index.pod(meta.Uid))
-	for _, history := range src.containers {
-		container := specContainer(in, history.current, qos, meta.Uid)
-		pod.Spec.Containers = append(pod.Spec.Containers, container)
+	inits, containers := splitInitContainers(src.containers)
+	for _, history := range inits {
+		pod.Spec.InitContainers = append(pod.Spec.InitContainers, specContainer(in, history.current, qos, meta.Uid))
+		pod.Status.InitContainerStatuses = append(pod.Status.InitContainerStatuses, containerStatus(history, src.runtime))
+	}
+	for _, history := range containers {
+		pod.Spec.Containers = append(pod.Spec.Containers, specContainer(in, history.current, qos, meta.Uid))
 		pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, containerStatus(history, src.runtime))
 		if grace := gracePeriod(history.current.container); grace != nil {
 			pod.Spec.TerminationGracePeriodSeconds = grace

@@ -462,3 +462,39 @@ func TestPodPhase(t *testing.T) {
 		}
 	}
 }
+
+// TestPodListInitContainers: a container whose instance finished before the
+// next container was first created is an init container, as the kubelet
+// starts init containers one after the other and the others together; it
+// is listed apart and does not make the pod unready.
+func TestPodListInitContainers(t *testing.T) {
+	rootDir := t.TempDir()
+	rt, view := webPod(t, rootDir)
+	setupCreated, setupFinished := sandboxCreated.Add(100*time.Millisecond), sandboxCreated.Add(500*time.Millisecond)
+	rt.identity.containers = append(rt.identity.containers, &runtimeapi.Container{Id: "setup0", PodSandboxId: "s1",
+		State: runtimeapi.ContainerState_CONTAINER_EXITED, CreatedAt: setupCreated.UnixNano(),
+		Metadata: &runtimeapi.ContainerMetadata{Name: "setup"}, Labels: map[string]string{containerPodUIDLabel: webUID},
+		Annotations: map[string]string{restartCountAnnotation: "0"}})
+	rt.containerStatuses["setup0"] = &runtimeapi.ContainerStatus{Id: "setup0", State: runtimeapi.ContainerState_CONTAINER_EXITED,
+		Reason: "Completed", StartedAt: setupCreated.UnixNano(), FinishedAt: setupFinished.UnixNano(),
+		Image: &runtimeapi.ImageSpec{Image: "registry.example/setup:1"}}
+	p := podListProvider(rootDir, rt, view)
+	p.Tick(context.Background())
+	pod := p.Current().Pods.Items[0]
+	names := func(statuses []corev1.ContainerStatus) (out []string) {
+		for _, s := range statuses {
+			out = append(out, s.Name)
+		}
+		return out
+	}
+	if got := names(pod.Status.InitContainerStatuses); len(got) != 1 || got[0] != "setup" ||
+		len(pod.Spec.InitContainers) != 1 || pod.Spec.InitContainers[0].Image != "registry.example/setup:1" {
+		t.Errorf("init containers = %v (spec %+v), want setup", got, pod.Spec.InitContainers)
+	}
+	if got := names(pod.Status.ContainerStatuses); len(got) != 2 || len(pod.Spec.Containers) != 2 {
+		t.Errorf("containers = %v, want app and sidecar only", got)
+	}
+	if pod.Status.Phase != corev1.PodRunning || pod.Status.Conditions[2].Type != corev1.PodReady || pod.Status.Conditions[2].Status != corev1.ConditionTrue {
+		t.Errorf("phase %s, conditions %+v: want Running and Ready", pod.Status.Phase, pod.Status.Conditions)
+	}
+}
