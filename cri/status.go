@@ -3,6 +3,8 @@ package cri
 import (
 	"context"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -44,4 +46,10 @@ func (c *Client) ContainerStatus(ctx context.Context, id string) (*runtimeapi.Co
 		return nil, c.wrap("ContainerStatus "+id, err)
 	}
 	return resp, nil
+}
+
+// IsNotFound reports whether err, possibly wrapped, carries the gRPC code
+// NotFound: the sandbox or container was removed since it was listed.
+func IsNotFound(err error) bool {
+	return err != nil && status.Code(err) == codes.NotFound
 }

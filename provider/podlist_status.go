@@ -7,6 +7,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/kubelet-stats-server/kubelet-stats-server/cri"
 )
 
 // podStatusReader is what /pods asks the runtime beyond the lists of a
@@ -98,9 +100,11 @@ func (f *statusFetcher) sandbox(sandbox *runtimeapi.PodSandbox) *runtimeapi.PodS
 	cached := f.prev.sandboxes[sandbox.Id]
 	if (cached == nil || cached.State != sandbox.State) && f.canAsk() {
 		status, err := f.reader.PodSandboxStatus(f.ctx, sandbox.Id)
-		if err != nil {
+		switch {
+		case cri.IsNotFound(err): // removed since the list: nothing to show
+		case err != nil:
 			f.fail(err)
-		} else {
+		default:
 			cached = status
 		}
 	}
@@ -118,9 +122,11 @@ func (f *statusFetcher) container(container *runtimeapi.Container) containerStat
 	stale := !found || cached.status.GetState() != container.State || f.now.Sub(cached.fetched) >= containerStatusResync
 	if stale && f.canAsk() {
 		resp, err := f.reader.ContainerStatus(f.ctx, container.Id)
-		if err != nil {
+		switch {
+		case cri.IsNotFound(err): // removed since the list: nothing to show
+		case err != nil:
 			f.fail(err)
-		} else {
+		default:
 			cached, found = containerStatusEntry{status: resp.GetStatus(), resources: runtimeResources(resp), fetched: f.now}, true
 		}
 	}

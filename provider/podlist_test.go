@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,6 +57,9 @@ func (f *statusRuntime) ContainerStatus(_ context.Context, id string) (*runtimea
 	f.calls++
 	if f.err != nil {
 		return nil, f.err
+	}
+	if f.containerStatuses[id] == nil {
+		return nil, grpcstatus.Errorf(codes.NotFound, "an error occurred when try to find container %q: not found", id)
 	}
 	return &runtimeapi.ContainerStatusResponse{Status: f.containerStatuses[id], Info: f.containerInfo[id]}, nil
 }
@@ -496,5 +502,25 @@ func TestPodListInitContainers(t *testing.T) {
 	}
 	if pod.Status.Phase != corev1.PodRunning || pod.Status.Conditions[2].Type != corev1.PodReady || pod.Status.Conditions[2].Status != corev1.ConditionTrue {
 		t.Errorf("phase %s, conditions %+v: want Running and Ready", pod.Status.Phase, pod.Status.Conditions)
+	}
+}
+
+// TestPodListContainerRemovedSinceTheList: a container the runtime no
+// longer knows (removed between ListContainers and ContainerStatus, as the
+// kubelet's garbage collector does) is not a runtime failure: the other
+// statuses are still asked for.
+func TestPodListContainerRemovedSinceTheList(t *testing.T) {
+	rootDir := t.TempDir()
+	rt, view := webPod(t, rootDir)
+	delete(rt.containerStatuses, "app0")
+	p := podListProvider(rootDir, rt, view)
+	p.Tick(context.Background())
+	pod := p.Current().Pods.Items[0]
+	side := pod.Status.ContainerStatuses[1]
+	if side.Name != "sidecar" || side.Image != "registry.example/side:3" {
+		t.Errorf("sidecar status = %+v, want its status although app0 is gone", side)
+	}
+	if got := testutil.ToFloat64(p.metrics.runtimeErrors); got != 0 {
+		t.Errorf("runtime errors = %v, want 0 for a container removed since the list", got)
 	}
 }
