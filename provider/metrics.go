@@ -19,11 +19,11 @@ func newMetrics(registerer prometheus.Registerer) *metrics {
 	m := &metrics{
 		runtimeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kubelet_stats_server_runtime_errors_total",
-			Help: "Housekeeping ticks whose container runtime calls failed; the last good pod view was served instead.",
+			Help: "Failed container runtime refreshes (pod view, stats) and /pods status rounds; the last good answers were served instead.",
 		}),
 		runtimeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kubelet_stats_server_runtime_calls_duration_seconds",
-			Help:    "Duration of the container runtime calls made inside one housekeeping tick (ListPodSandbox, ListContainers, ImageFsInfo).",
+			Help:    "Duration of one refresh of the runtime's pod view (ListPodSandbox, ListContainers, ImageFsInfo), made beside the housekeeping tick.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 		statsDuration: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -67,24 +67,29 @@ type Provider struct {
 	// lastTick is the unix-nano time the last tick completed, read by Healthy.
 	lastTick atomic.Int64
 
+	// runtime refreshes the runtime's answers beside the tick; nil without
+	// a runtime.
+	runtime *runtimeRefresh
+	metrics *metrics
+
 	// The fields below are only touched by the tick goroutine.
 	rates *cpuRateCache
-	// lastIdentity is the last good answer of the runtime, served while
-	// the runtime fails.
+	// lastIdentity and lastStats are the runtime's answers this tick uses:
+	// the newest good ones, served while the runtime fails or hangs.
 	lastIdentity *runtimeIdentity
-	runtimeStats *statsRefresher
-	metrics      *metrics
+	lastStats    *runtimeStats
 }
 
 // New returns a Provider; call Run to start ticking.
 func New(cfg Config) *Provider {
-	p := &Provider{cfg: cfg, started: time.Now(), rates: newCPURateCache(), metrics: newMetrics(cfg.Registerer)}
-	p.runtimeStats = &statsRefresher{
-		runtime: cfg.Runtime,
-		wantCRI: cfg.StatsSource == StatsSourceCRI,
-		logger:  cfg.Logger,
-		onError: p.metrics.runtimeErrors.Inc,
-		observe: p.metrics.statsDuration.Observe,
+	p := &Provider{cfg: cfg, started: time.Now(), metrics: newMetrics(cfg.Registerer)}
+	var cores int
+	if cfg.Machine != nil {
+		cores = cfg.Machine.NumCores
+	}
+	p.rates = newCPURateCache().withCores(cores)
+	if cfg.Runtime != nil {
+		p.runtime = newRuntimeRefresh(cfg, p.metrics)
 	}
 	return p
 }
@@ -104,11 +109,15 @@ func (p *Provider) Healthy() error {
 	return nil
 }
 
-// Run ticks immediately and then every Interval until ctx ends. Ticks never
-// overlap: a slow tick delays the next one.
+// Run ticks immediately and then every Interval until ctx ends, and returns
+// once the runtime calls in flight have ended with ctx. Ticks never overlap:
+// a slow tick delays the next one.
 func (p *Provider) Run(ctx context.Context) {
 	ticker := time.NewTicker(p.cfg.Interval)
 	defer ticker.Stop()
+	if p.runtime != nil {
+		defer p.runtime.wait()
+	}
 	for {
 		p.Tick(ctx)
 		select {
@@ -121,10 +130,19 @@ func (p *Provider) Run(ctx context.Context) {
 
 // Tick samples everything once and publishes a new snapshot. A tick that
 // cannot build the node keeps the previous snapshot, so a transient failure
-// never replaces good data with an error.
+// never replaces good data with an error. The runtime refreshes it starts
+// run on ctx; it waits for the runtime a short budget at most
+// (runtimeRefresh), and as long again for the status calls of /pods.
 func (p *Provider) Tick(ctx context.Context) {
 	start := time.Now()
+	var round *runtimeRound
+	if p.runtime != nil {
+		round = p.runtime.begin(ctx)
+	}
 	view := p.cfg.Sampler.Housekeep(ctx)
+	if round != nil {
+		p.lastIdentity, p.lastStats = round.answers()
+	}
 	in := nodeInputs{
 		nodeName:      p.cfg.NodeName,
 		bootTime:      p.cfg.BootTime,
@@ -137,7 +155,7 @@ func (p *Provider) Tick(ctx context.Context) {
 	} else {
 		in.rootFs = &fs
 	}
-	pods := p.buildPods(ctx, view, in.rootFs, start)
+	pods := p.buildPods(view, in.rootFs, start)
 	in.imageFs = pods.imageFs
 	snapshot, err := p.build(in, pods.full, pods.cpuAndMemory)
 	if err != nil {
@@ -145,17 +163,34 @@ func (p *Provider) Tick(ctx context.Context) {
 		return
 	}
 	snapshot.Legacy = NewLegacy(view, p.cfg.Machine, pods.legacy)
-	p.addPodList(ctx, view, pods.legacy, snapshot)
+	statusCtx, cancel := p.statusContext(ctx)
+	p.addPodList(statusCtx, view, pods.legacy, snapshot)
+	cancel()
+	p.publish(snapshot, start, len(view.Cgroups))
+}
+
+// statusContext bounds the status calls /pods makes inside the tick (of
+// new or changed sandboxes and containers) by the runtime budget: a
+// runtime that does not answer in time leaves /pods the last statuses, and
+// the next tick asks again.
+func (p *Provider) statusContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if p.runtime == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, p.runtime.budget)
+}
+
+func (p *Provider) publish(snapshot *Snapshot, start time.Time, cgroups int) {
 	p.generation++
 	snapshot.Generation = p.generation
 	snapshot.Time = time.Now()
 	p.current.Store(snapshot)
 	p.lastTick.Store(snapshot.Time.UnixNano())
 	p.metrics.tickDuration.Observe(time.Since(start).Seconds())
-	p.metrics.trackedCgroups.Set(float64(len(view.Cgroups)))
+	p.metrics.trackedCgroups.Set(float64(cgroups))
 	p.metrics.pods.Set(float64(len(snapshot.Summary.Pods)))
 	p.cfg.Logger.V(4).Info("Published snapshot", "generation", snapshot.Generation,
-		"cgroups", len(view.Cgroups), "duration", time.Since(start))
+		"cgroups", cgroups, "duration", time.Since(start))
 }
 
 func (p *Provider) build(in nodeInputs, pods, cpuMemPods []statsapi.PodStats) (*Snapshot, error) {
@@ -181,10 +216,10 @@ func (p *Provider) rootFsPath() string {
 	return p.cfg.RootDir
 }
 
-// buildPods lists pods from the runtime, or from the cgroup tree without
-// one. A failing runtime keeps the last good runtime answer, joined with
-// fresh collector data, instead of failing the summary.
-func (p *Provider) buildPods(ctx context.Context, view *cadvisor.View, rootFs *cadvisor.FsStats, now time.Time) podList {
+// buildPods lists pods from the runtime's answers of this tick, or from the
+// cgroup tree without a runtime. A failing runtime leaves its last good
+// answers, joined with fresh collector data, instead of failing the summary.
+func (p *Provider) buildPods(view *cadvisor.View, rootFs *cadvisor.FsStats, now time.Time) podList {
 	var pods podList
 	if p.cfg.Runtime == nil {
 		names := readPodNames(p.cfg.PodLogsDir, p.cfg.ContainerLogsDir)
@@ -194,17 +229,7 @@ func (p *Provider) buildPods(ctx context.Context, view *cadvisor.View, rootFs *c
 		pods.sort()
 		return pods
 	}
-	fetchStart := time.Now()
-	identity, err := fetchIdentity(ctx, p.cfg.Runtime)
-	p.metrics.runtimeDuration.Observe(time.Since(fetchStart).Seconds())
-	if err != nil {
-		p.metrics.runtimeErrors.Inc()
-		p.cfg.Logger.Error(err, "Container runtime failed; serving the last pod view")
-		identity = p.lastIdentity
-	} else {
-		p.lastIdentity = identity
-	}
-	stats := p.runtimeStats.get(ctx)
+	identity, stats := p.lastIdentity, p.lastStats
 	if identity == nil || stats == nil {
 		return podList{full: []statsapi.PodStats{}, cpuAndMemory: []statsapi.PodStats{}}
 	}

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -32,7 +31,8 @@ const (
 	StatsSourceCRI = "cri"
 )
 
-// runtimeIdentity is who runs on the node: cheap calls, made every tick.
+// runtimeIdentity is who runs on the node: cheap calls, refreshed at every
+// tick.
 type runtimeIdentity struct {
 	sandboxes  []*runtimeapi.PodSandbox
 	containers []*runtimeapi.Container
@@ -42,7 +42,8 @@ type runtimeIdentity struct {
 // runtimeStats is the runtime's own measurements. containerd answers
 // ListContainerStats with one shim round trip per container (about 600 ms
 // at 100 containers on the test machine), so they are refreshed beside the
-// tick rather than inside it.
+// tick rather than inside it, and the tick waits for them only while it has
+// none.
 type runtimeStats struct {
 	// strict is set when sandboxStats came from ListPodSandboxStats
 	// (--stats-source=cri); containerStats is empty then.
@@ -87,62 +88,125 @@ func fetchStats(ctx context.Context, rt RuntimeService, strict bool) (*runtimeSt
 	return stats, nil
 }
 
-// statsRefresher keeps the newest runtimeStats, refreshing in the
-// background at most once at a time. The first request blocks, so the
-// first snapshot already carries the runtime's numbers.
-type statsRefresher struct {
-	runtime  RuntimeService
-	wantCRI  bool
-	logger   klog.Logger
-	onError  func()
-	observe  func(seconds float64)
-	mu       sync.Mutex
-	latest   *runtimeStats
-	inFlight bool
-	// unimplemented records that the runtime lacks ListPodSandboxStats.
-	unimplemented bool
+// maxRuntimeWait bounds how long a tick waits for the refreshes it
+// started: a healthy runtime answers its lists in milliseconds (7–23 ms at
+// 100 pods, docs/performance.md).
+const maxRuntimeWait = time.Second
+
+// runtimeWait is how long a tick with this interval waits for the
+// runtime: a quarter of the interval, at most maxRuntimeWait, so that a
+// tick keeps its cadence whatever the runtime does.
+func runtimeWait(interval time.Duration) time.Duration {
+	return min(interval/4, maxRuntimeWait)
 }
 
-// get returns the newest stats and starts a refresh if none runs.
-func (r *statsRefresher) get(ctx context.Context) *runtimeStats {
-	r.mu.Lock()
-	if r.latest == nil && !r.inFlight {
-		r.inFlight = true
-		r.mu.Unlock()
-		r.refresh(ctx)
-		r.mu.Lock()
-		latest := r.latest
-		r.mu.Unlock()
-		return latest
-	}
-	latest := r.latest
-	if !r.inFlight {
-		r.inFlight = true
-		go r.refresh(context.WithoutCancel(ctx))
-	}
-	r.mu.Unlock()
-	return latest
+// runtimeRefresh keeps the runtime's answers fresh beside the housekeeping
+// tick: the pod view (sandboxes, containers, image filesystem) and the
+// runtime's own stats. Each tick starts the refreshes not already running
+// and waits a short budget for them, so that a new pod shows up in the tick
+// that saw it; a runtime that answers late or never (every call is bounded
+// by --runtime-request-timeout) leaves the tick with the last good answers,
+// and the next tick picks up a late one.
+type runtimeRefresh struct {
+	runtime RuntimeService
+	wantCRI bool
+	budget  time.Duration
+	logger  klog.Logger
+	metrics *metrics
+
+	identity refresher[*runtimeIdentity]
+	stats    refresher[*runtimeStats]
 }
 
-func (r *statsRefresher) refresh(ctx context.Context) {
-	r.mu.Lock()
-	strict := r.wantCRI && !r.unimplemented
-	r.mu.Unlock()
+func newRuntimeRefresh(cfg Config, m *metrics) *runtimeRefresh {
+	return &runtimeRefresh{
+		runtime: cfg.Runtime,
+		wantCRI: cfg.StatsSource == StatsSourceCRI,
+		budget:  runtimeWait(cfg.Interval),
+		logger:  cfg.Logger,
+		metrics: m,
+	}
+}
+
+// runtimeRound is one tick's use of the refreshes: begun before the
+// collector samples, so that a healthy runtime answers meanwhile, and
+// collected after it.
+type runtimeRound struct {
+	refresh *runtimeRefresh
+	ctx     context.Context
+	// identity and stats are closed when the refreshes this tick started
+	// end; nil when one from an earlier tick was still running.
+	identity, stats <-chan struct{}
+}
+
+// begin starts the refreshes not already in flight; they run on ctx.
+func (r *runtimeRefresh) begin(ctx context.Context) *runtimeRound {
+	return &runtimeRound{
+		refresh:  r,
+		ctx:      ctx,
+		identity: r.identity.start(ctx, r.refreshIdentity),
+		stats:    r.stats.start(ctx, r.refreshStats),
+	}
+}
+
+// answers waits the budget at most and returns the newest answers: the pod
+// view this tick started if it came in time. It waits for the stats only
+// while there are none yet (the first tick): they are slow to answer and
+// the next tick picks them up.
+func (round *runtimeRound) answers() (*runtimeIdentity, *runtimeStats) {
+	r := round.refresh
+	deadline := time.Now().Add(r.budget)
+	awaitUntil(round.ctx, round.identity, deadline)
+	if r.stats.newest() == nil {
+		awaitUntil(round.ctx, round.stats, deadline)
+	}
+	return r.identity.newest(), r.stats.newest()
+}
+
+// wait blocks until every refresh in flight has ended; they end with the
+// context they run on.
+func (r *runtimeRefresh) wait() {
+	r.identity.wait()
+	r.stats.wait()
+}
+
+// failed counts and logs a failed refresh, unless it failed because the
+// server is stopping.
+func (r *runtimeRefresh) failed(ctx context.Context, err error, msg string) {
+	if ctx.Err() != nil {
+		return
+	}
+	r.metrics.runtimeErrors.Inc()
+	r.logger.Error(err, msg)
+}
+
+func (r *runtimeRefresh) refreshIdentity(ctx context.Context, previous *runtimeIdentity) *runtimeIdentity {
+	start := time.Now()
+	identity, err := fetchIdentity(ctx, r.runtime)
+	r.metrics.runtimeDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		r.failed(ctx, err, "Container runtime failed; serving the last pod view")
+		return previous
+	}
+	r.logger.V(4).Info("Refreshed the runtime's pod view", "duration", time.Since(start),
+		"sandboxes", len(identity.sandboxes), "containers", len(identity.containers))
+	return identity
+}
+
+// refreshStats asks for ListPodSandboxStats under --stats-source=cri until
+// the runtime says it does not implement it, then for ListContainerStats.
+func (r *runtimeRefresh) refreshStats(ctx context.Context, previous *runtimeStats) *runtimeStats {
+	strict := r.wantCRI && (previous == nil || previous.strict)
 	start := time.Now()
 	stats, err := fetchStats(ctx, r.runtime, strict)
-	r.observe(time.Since(start).Seconds())
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.inFlight = false
+	r.metrics.statsDuration.Observe(time.Since(start).Seconds())
 	switch {
 	case err != nil:
-		r.onError()
-		r.logger.Error(err, "Container runtime stats failed; keeping the last ones")
-		return
+		r.failed(ctx, err, "Container runtime stats failed; keeping the last ones")
+		return previous
 	case strict && !stats.strict:
-		r.unimplemented = true
 		r.logger.Error(nil, "The runtime does not implement ListPodSandboxStats; --stats-source=cri falls back to the collector")
 	}
-	r.latest = stats
 	r.logger.V(4).Info("Refreshed runtime stats", "duration", time.Since(start), "strict", stats.strict)
+	return stats
 }
