@@ -93,7 +93,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ContainerRuntimeEndpoint, "container-runtime-endpoint", o.ContainerRuntimeEndpoint,
 		"CRI socket of the container runtime (unix:///run/containerd/containerd.sock). Empty probes containerd's and CRI-O's default sockets and serves pods from the cgroup tree when none answers.")
 	fs.DurationVar(&o.RuntimeRequestTimeout, "runtime-request-timeout", o.RuntimeRequestTimeout,
-		"Timeout of every container runtime call (lists, stats, image filesystem, the probe's Version), as in the kubelet. The sandbox, container and image filesystem calls run inside the housekeeping tick: a runtime slower than --housekeeping-interval delays snapshots.")
+		"Timeout of every container runtime call (lists, stats, image filesystem, the probe's Version), as in the kubelet. They run beside the housekeeping tick, which waits for them at most a quarter of --housekeeping-interval (1s at most) and otherwise publishes with the last good answers: a slow runtime never delays snapshots.")
 	fs.StringVar(&o.StatsSource, "stats-source", o.StatsSource,
 		"Where pod and container cpu, memory, swap and io come from: \"collector\" (our cgroup collector, CRI for identity and filesystems; the kubelet's default) or \"cri\" (everything from ListPodSandboxStats, the kubelet's PodAndContainerStatsFromCRI; falls back to collector when the runtime lacks it).")
 	fs.StringVar(&o.PodLogsDir, "pod-logs-dir", o.PodLogsDir,
