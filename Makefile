@@ -14,8 +14,11 @@ LDFLAGS   = -X github.com/kubelet-stats-server/kubelet-stats-server/internal/ver
             -X github.com/kubelet-stats-server/kubelet-stats-server/internal/version.commit=$(COMMIT)
 # The image's creation time is the commit's, so a commit always builds the same digests.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
-# What make image tags the image with and make push uploads to.
+# What make image tags the image with and make push uploads to, the
+# platforms it builds and where it writes.
 IMAGE    ?= localhost/kubelet-stats-server:$(VERSION)
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_OUT ?= bin/image
 
 .PHONY: all build run test unit e2e otel deps bench lint fmt fuzz diff clean image push
 
@@ -30,14 +33,15 @@ build:
 image:
 	@[ -f /etc/ssl/certs/ca-certificates.crt ] || DEBIAN_FRONTEND=noninteractive apt-get install -y ca-certificates >/dev/null
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/image build --tag='$(IMAGE)' \
-		--version='$(VERSION)' --revision='$(COMMIT)' --ldflags='$(LDFLAGS)'
+		--version='$(VERSION)' --revision='$(COMMIT)' --ldflags='$(LDFLAGS)' \
+		--platforms='$(IMAGE_PLATFORMS)' --out='$(IMAGE_OUT)'
 
 # make push IMAGE=registry.example.com/kubelet-stats-server:v0.1.0, with the
 # credentials of docker login (~/.docker/config.json).
 push:
 	@[ "$(origin IMAGE)" != file ] || { echo "make push needs IMAGE=<registry>/<repository>:<tag>"; exit 1; }
 	$(MAKE) image IMAGE='$(IMAGE)'
-	$(GO) run ./hack/image push --image='$(IMAGE)'
+	$(GO) run ./hack/image push --image='$(IMAGE)' --out='$(IMAGE_OUT)'
 
 # Serves http://127.0.0.1:10255/stats/summary from this machine's real cgroups
 # (and the secure port on 127.0.0.1:10250). The self-signed certificate goes
