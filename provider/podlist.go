@@ -237,7 +237,7 @@ func runtimePod(in podListInput, src podSources) corev1.Pod {
 			UID:               types.UID(meta.Uid),
 			Labels:            withoutInternalKeys(src.sandbox.Labels),
 			Annotations:       withoutInternalKeys(src.sandbox.Annotations),
-			CreationTimestamp: nanosTime(src.created),
+			CreationTimestamp: creationTimestamp(src),
 		},
 		Spec: corev1.PodSpec{NodeName: in.nodeName, Volumes: in.volumes.list(meta.Uid)},
 	}
@@ -245,12 +245,14 @@ func runtimePod(in podListInput, src podSources) corev1.Pod {
 	qos := podQOSClass(in.index.pod(meta.Uid))
 	inits, containers := splitInitContainers(src.containers)
 	for _, history := range inits {
-		pod.Spec.InitContainers = append(pod.Spec.InitContainers, specContainer(in, history.current, qos, meta.Uid))
-		pod.Status.InitContainerStatuses = append(pod.Status.InitContainerStatuses, containerStatus(history, src.runtime))
+		spec := specContainer(in, history.current, qos, meta.Uid)
+		pod.Spec.InitContainers = append(pod.Spec.InitContainers, spec)
+		pod.Status.InitContainerStatuses = append(pod.Status.InitContainerStatuses, containerStatus(history, spec, src.runtime))
 	}
 	for _, history := range containers {
-		pod.Spec.Containers = append(pod.Spec.Containers, specContainer(in, history.current, qos, meta.Uid))
-		pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, containerStatus(history, src.runtime))
+		spec := specContainer(in, history.current, qos, meta.Uid)
+		pod.Spec.Containers = append(pod.Spec.Containers, spec)
+		pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, containerStatus(history, spec, src.runtime))
 		if grace := gracePeriod(history.current.container); grace != nil {
 			pod.Spec.TerminationGracePeriodSeconds = grace
 		}
@@ -261,11 +263,26 @@ func runtimePod(in podListInput, src podSources) corev1.Pod {
 	pod.Status.QOSClass = qos
 	ready := src.sandbox.State == runtimeapi.PodSandboxState_SANDBOX_READY
 	pod.Status.Phase = podPhase(ready, pod.Status.ContainerStatuses)
-	pod.Status.Conditions = podConditions(ready, pod.CreationTimestamp, pod.Status.ContainerStatuses)
+	pod.Status.Conditions = podConditions(ready, nanosTime(src.created), pod.Status.ContainerStatuses)
 	start := nanosTime(src.sandbox.CreatedAt)
 	pod.Status.StartTime = &start
 	setPodIPs(&pod.Status, src.status)
 	return pod
+}
+
+// configSourceAnnotation is where the kubelet says where a pod came from:
+// "api", or "file" and "http" for static pods.
+const configSourceAnnotation = "kubernetes.io/config.source"
+
+// creationTimestamp is when the pod's first sandbox was made, the closest
+// the runtime comes to when the API server stored the pod. Static pods have
+// none in the kubelet's list: they never went through an API server.
+func creationTimestamp(src podSources) metav1.Time {
+	switch src.sandbox.Annotations[configSourceAnnotation] {
+	case "file", "http":
+		return metav1.Time{}
+	}
+	return nanosTime(src.created)
 }
 
 // withoutInternalKeys copies m without the internal keys; nil when nothing

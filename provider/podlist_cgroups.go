@@ -32,10 +32,8 @@ func podsFromCgroups(in podListInput, view *cadvisor.View, legacy []LegacyPod) [
 		containers := append([]LegacyContainer(nil), lp.Containers...)
 		sort.SliceStable(containers, func(i, j int) bool { return containers[i].CreatedAt.Before(containers[j].CreatedAt) })
 		for _, c := range containers {
-			pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{
-				Name:      c.Name,
-				Resources: containerResources(qos, nil, view.Get(c.Cgroup)),
-			})
+			resources := containerResources(qos, nil, view.Get(c.Cgroup))
+			pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: c.Name, Resources: resources})
 			running := true
 			pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{
 				Name:        c.Name,
@@ -43,6 +41,7 @@ func podsFromCgroups(in podListInput, view *cadvisor.View, legacy []LegacyPod) [
 				State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.CreatedAt)}},
 				Ready:       true,
 				Started:     &running,
+				Resources:   resources.DeepCopy(),
 			})
 		}
 		sort.Slice(pod.Status.ContainerStatuses, func(i, j int) bool {

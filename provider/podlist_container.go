@@ -82,8 +82,10 @@ func gracePeriod(container *runtimeapi.Container) *int64 {
 }
 
 // containerStatus is the kubelet's convertContainerStatus for the newest
-// instance, with the one before it as lastState.
-func containerStatus(history containerHistory, runtime string) corev1.ContainerStatus {
+// instance, with the one before it as lastState, and what it reports of the
+// container's spec (spec): its resources, as the kubelet 1.36 does with
+// in-place resize, and its volume mounts.
+func containerStatus(history containerHistory, spec corev1.Container, runtime string) corev1.ContainerStatus {
 	current := history.current
 	id := containerID(runtime, current.container.Id)
 	out := corev1.ContainerStatus{
@@ -93,6 +95,13 @@ func containerStatus(history containerHistory, runtime string) corev1.ContainerS
 		ImageID:      imageID(current),
 		ContainerID:  id,
 		RestartCount: restartCount(current.container),
+		Resources:    spec.Resources.DeepCopy(),
+	}
+	if len(spec.Resources.Requests) > 0 {
+		out.AllocatedResources = spec.Resources.Requests.DeepCopy()
+	}
+	for _, mount := range spec.VolumeMounts {
+		out.VolumeMounts = append(out.VolumeMounts, corev1.VolumeMountStatus{Name: mount.Name, MountPath: mount.MountPath, ReadOnly: mount.ReadOnly})
 	}
 	running := out.State.Running != nil
 	// Without probes to ask, a running container is ready and started, as

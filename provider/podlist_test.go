@@ -228,10 +228,20 @@ func TestPodListFromRuntime(t *testing.T) {
 						ExitCode: 137, Reason: "OOMKilled", ContainerID: "containerd://app0",
 						StartedAt:  metav1.NewTime(sandboxCreated.Add(3 * time.Second)),
 						FinishedAt: metav1.NewTime(appStarted.Add(-time.Second))}},
-					Image: "registry.example/app:1.2", ImageID: "registry.example/app@sha256:aaa", ContainerID: "containerd://app1"},
+					Image: "registry.example/app:1.2", ImageID: "registry.example/app@sha256:aaa", ContainerID: "containerd://app1",
+					Resources: &corev1.ResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")},
+						Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("100Mi")},
+					},
+					AllocatedResources: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")},
+					VolumeMounts: []corev1.VolumeMountStatus{
+						{Name: "scratch", MountPath: "/scratch"},
+						{Name: "kube-api-access-x", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true},
+					}},
 				{Name: "sidecar", Ready: true, Started: &running,
 					State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(sandboxCreated.Add(time.Second))}},
-					Image: "registry.example/side:3", ImageID: "registry.example/side@sha256:bbb", ContainerID: "containerd://side0"},
+					Image: "registry.example/side:3", ImageID: "registry.example/side@sha256:bbb", ContainerID: "containerd://side0",
+					Resources: &corev1.ResourceRequirements{}},
 			},
 		},
 	}
@@ -264,6 +274,24 @@ func TestPodListResourcesFromRuntimeSpec(t *testing.T) {
 	}
 	if got.Name != "app" || !equalResources(got.Resources, want) {
 		t.Errorf("%s resources = %+v, want the runtime spec's %+v", got.Name, got.Resources, want)
+	}
+}
+
+// TestPodListStaticPod: a static pod (kubernetes.io/config.source file) has
+// no creationTimestamp in the kubelet's list: it never went through an API
+// server.
+func TestPodListStaticPod(t *testing.T) {
+	rootDir := t.TempDir()
+	rt, view := webPod(t, rootDir)
+	rt.identity.sandboxes[1].Annotations[configSourceAnnotation] = "file"
+	p := podListProvider(rootDir, rt, view)
+	p.Tick(context.Background())
+	pod := p.Current().Pods.Items[0]
+	if !pod.CreationTimestamp.IsZero() {
+		t.Errorf("static pod creationTimestamp = %v, want none", pod.CreationTimestamp)
+	}
+	if got := pod.Status.Conditions[0].LastTransitionTime; !got.Equal(ptrTo(metav1.NewTime(sandboxCreated.Add(-time.Hour)))) {
+		t.Errorf("conditions[0].lastTransitionTime = %v, want the first sandbox's creation", got)
 	}
 }
 
