@@ -2,8 +2,9 @@
 GO       ?= go
 BIN      := bin/kubelet-stats-server
 PKG      := ./cmd/kubelet-stats-server
-# Unit and live-cgroup tests: everything except the end-to-end suites under test/.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/')
+# Unit and live-cgroup tests: everything except the end-to-end suites under
+# test/, plus the golden tier, which needs neither root nor a runtime.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/') ./test/golden/
 E2E_PKGS  = $(shell $(GO) list ./test/...)
 APT_PKGS := containerd runc containernetworking-plugins
 # The version --version prints, the startup log and the image labels carry:
@@ -20,7 +21,7 @@ IMAGE    ?= localhost/kubelet-stats-server:$(VERSION)
 IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
 IMAGE_OUT ?= bin/image
 
-.PHONY: all build run test unit e2e otel deps bench lint fmt fuzz diff clean image push
+.PHONY: all build run test unit e2e otel deps bench lint fmt fuzz diff clean image push golden-capture
 
 all: build
 
@@ -60,6 +61,14 @@ unit:
 	@[ "$$(id -u)" = 0 ] || echo "make unit: not root, so the live cgroup, tmpfs and containerd tests skip (they need root)"
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 	$(GO) test -run '^$$' -fuzz FuzzLegacyRequest -fuzztime 20000x ./server/
+
+# Captures this machine's tree for the golden tier (root: it creates pods'
+# cgroups with real processes, then removes them) into
+# test/golden/testdata/trees/<v1|hybrid|v2> and rewrites the goldens from it.
+# Review the diff before committing.
+golden-capture:
+	$(GO) run ./test/golden/capture -trees test/golden/testdata/trees
+	$(GO) test -count=1 ./test/golden/ -update
 
 # A real kubelet v1.36.3 (built from source, about 7 minutes; KSS_KUBELET=<binary>
 # skips that) and this server on one containerd: their summaries of the same pod
