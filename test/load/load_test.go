@@ -21,7 +21,9 @@ import (
 )
 
 const (
-	podCount          = 110
+	// defaultPodCount is the kubelet's default max-pods; KSS_LOAD_PODS
+	// overrides it.
+	defaultPodCount   = 110
 	containersPerPod  = 3
 	sequentialQueries = 2000
 	concurrentClients = 8
@@ -32,29 +34,8 @@ func TestLoad(t *testing.T) {
 	if os.Getenv("KSS_LOAD") != "1" {
 		t.Skip("load scenario: run with KSS_LOAD=1 (make bench)")
 	}
-	tree, err := cgrouptest.New("/sys/fs/cgroup")
-	if err != nil {
-		t.Skipf("no cgroups to create: %v", err)
-	}
-	parent := fmt.Sprintf("/kss-load-%d", os.Getpid())
-	t.Cleanup(func() {
-		if err := tree.Cleanup(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
-	layoutStart := time.Now()
-	for pod := 0; pod < podCount; pod++ {
-		podCgroup := fmt.Sprintf("%s/kubepods/burstable/pod%s", parent, randomUID(t))
-		mustCreate(t, tree, podCgroup)
-		for c := 0; c < containersPerPod; c++ {
-			container := podCgroup + "/" + randomHex(t, 32)
-			mustCreate(t, tree, container)
-			if _, err := tree.StartSleeper(container); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	t.Logf("laid out %d pod cgroups with %d containers each in %s", podCount, containersPerPod, time.Since(layoutStart))
+	podCount := podsFromEnv(t, defaultPodCount)
+	parent := layOutPods(t, podCount)
 
 	binary, removeBinary, err := serverproc.Build()
 	if err != nil {
@@ -112,6 +93,52 @@ func TestLoad(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// podsFromEnv is KSS_LOAD_PODS, or def.
+func podsFromEnv(t *testing.T, def int) int {
+	t.Helper()
+	value := os.Getenv("KSS_LOAD_PODS")
+	if value == "" {
+		return def
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil || n <= 0 {
+		t.Fatalf("KSS_LOAD_PODS=%q: want a positive number of pods", value)
+	}
+	return n
+}
+
+// layOutPods creates pods pod cgroups with containersPerPod container
+// cgroups each under a new parent, /<parent>/kubepods/burstable/pod<uid>/<id>,
+// a sleeping process in every container, all removed at cleanup. It
+// returns the parent.
+func layOutPods(t *testing.T, pods int) string {
+	t.Helper()
+	tree, err := cgrouptest.New("/sys/fs/cgroup")
+	if err != nil {
+		t.Skipf("no cgroups to create: %v", err)
+	}
+	parent := fmt.Sprintf("/kss-load-%d", os.Getpid())
+	t.Cleanup(func() {
+		if err := tree.Cleanup(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	start := time.Now()
+	for pod := 0; pod < pods; pod++ {
+		podCgroup := fmt.Sprintf("%s/kubepods/burstable/pod%s", parent, randomUID(t))
+		mustCreate(t, tree, podCgroup)
+		for c := 0; c < containersPerPod; c++ {
+			container := podCgroup + "/" + randomHex(t, 32)
+			mustCreate(t, tree, container)
+			if _, err := tree.StartSleeper(container); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("laid out %d pod cgroups with %d containers each in %s", pods, containersPerPod, time.Since(start))
+	return parent
 }
 
 func mustCreate(t *testing.T, tree *cgrouptest.Tree, name string) {
