@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 )
 
@@ -14,19 +17,27 @@ func podAddress(pod int) string  { return "10.250.77." + strconv.Itoa(4*pod+2) }
 func hostVeth(pod int) string    { return "vethkssgold" + strconv.Itoa(pod) }
 
 // connect gives the network namespace of pid an eth0 paired with a veth in
-// the host's.
+// the host's. The peer is created with the kernel's name for it and
+// renamed inside the namespace, which busybox's ip (the cgroup v2 VM's)
+// can do as well as iproute2.
 func (c *capturer) connect(pod, pid int) error {
-	veth, ns := hostVeth(pod), strconv.Itoa(pid)
-	if err := command("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns); err != nil {
+	veth, ns := hostVeth(pod), "--net=/proc/"+strconv.Itoa(pid)+"/ns/net"
+	if err := command("ip", "link", "add", veth, "type", "veth"); err != nil {
 		return err
 	}
 	c.veths = append(c.veths, veth)
+	peer, err := vethPeer(veth)
+	if err != nil {
+		return err
+	}
 	steps := [][]string{
+		{"ip", "link", "set", peer, "netns", strconv.Itoa(pid)},
 		{"ip", "addr", "add", hostAddress(pod) + "/30", "dev", veth},
 		{"ip", "link", "set", veth, "up"},
-		{"nsenter", "--net=/proc/" + ns + "/ns/net", "--", "ip", "addr", "add", podAddress(pod) + "/30", "dev", "eth0"},
-		{"nsenter", "--net=/proc/" + ns + "/ns/net", "--", "ip", "link", "set", "eth0", "up"},
-		{"nsenter", "--net=/proc/" + ns + "/ns/net", "--", "ip", "link", "set", "lo", "up"},
+		{"nsenter", ns, "--", "ip", "link", "set", peer, "name", "eth0"},
+		{"nsenter", ns, "--", "ip", "addr", "add", podAddress(pod) + "/30", "dev", "eth0"},
+		{"nsenter", ns, "--", "ip", "link", "set", "eth0", "up"},
+		{"nsenter", ns, "--", "ip", "link", "set", "lo", "up"},
 	}
 	for _, step := range steps {
 		if err := command(step[0], step[1:]...); err != nil {
@@ -34,6 +45,22 @@ func (c *capturer) connect(pod, pid int) error {
 		}
 	}
 	return nil
+}
+
+// vethPeer is the name of the other end of veth: the device whose ifindex
+// is veth's iflink.
+func vethPeer(veth string) (string, error) {
+	iflink, err := os.ReadFile(filepath.Join("/sys/class/net", veth, "iflink"))
+	if err != nil {
+		return "", err
+	}
+	for _, dev := range listDir("/sys/class/net") {
+		index, err := os.ReadFile(filepath.Join("/sys/class/net", dev, "ifindex"))
+		if err == nil && dev != veth && bytes.Equal(bytes.TrimSpace(index), bytes.TrimSpace(iflink)) {
+			return dev, nil
+		}
+	}
+	return "", fmt.Errorf("no peer of %s (iflink %s) in /sys/class/net", veth, bytes.TrimSpace(iflink))
 }
 
 func command(name string, args ...string) error {

@@ -10,25 +10,26 @@ import (
 	"github.com/kubelet-stats-server/kubelet-stats-server/test/golden"
 )
 
-// maxFileBytes leaves out the rare large cgroup file (memory.kmem.slabinfo
-// of a busy root); nothing the server reads comes near it.
-const maxFileBytes = 16 << 10
+// maxFileBytes bounds a kept file: a larger one is an error, not a
+// silently smaller tree.
+const maxFileBytes = 256 << 10
 
 // keptPrefixes are, per hierarchy, the files copied: each controller's
 // whole interface, so that a reader that starts to use another of its
 // files still finds it, but nothing of the controllers the server does not
-// read. cgroup.procs and the files creation times come from are kept
-// everywhere. On hybrid the cgroup2 mount has the PSI files and the
-// unified-only cpu.stat.
+// read; cgroup.procs where the collector counts processes. The files
+// creation times come from are kept everywhere. On hybrid the cgroup2
+// mount has the PSI files and the unified-only cpu.stat.
 var keptPrefixes = map[string][]string{
-	"memory":  {"memory."},
-	"cpu":     {"cpu."},
-	"cpuacct": {"cpuacct."},
-	"pids":    {"pids."},
+	"memory":  {"memory.", "cgroup.procs"},
+	"cpu":     {"cpu.", "cgroup.procs"},
+	"cpuacct": {"cpuacct.", "cgroup.procs"},
+	"pids":    {"pids.", "cgroup.procs"},
 	"blkio":   {"blkio."},
 	"cpuset":  {"cpuset."},
 	"unified": {"cpu.", "memory.", "io.", "cgroup.controllers"},
-	"":        {"cpu.", "cpuset.", "memory.", "io.", "pids.", "hugetlb.", "misc.", "cgroup.controllers", "cgroup.subtree_control", "cgroup.stat"},
+	"": {"cpu.", "cpuset.", "memory.", "io.", "pids.", "hugetlb.", "misc.",
+		"cgroup.procs", "cgroup.controllers", "cgroup.subtree_control", "cgroup.stat"},
 }
 
 // skippedCgroupFiles are large or never readable.
@@ -43,7 +44,7 @@ func keepFile(hierarchyName, file string) bool {
 	switch {
 	case skippedCgroupFiles[file]:
 		return false
-	case file == "cgroup.procs" || file == "cgroup.clone_children" || file == "cgroup.events":
+	case file == "cgroup.clone_children" || file == "cgroup.events":
 		return true
 	}
 	names := strings.Split(hierarchyName, ",")
@@ -123,8 +124,11 @@ func copyCgroupFiles(src, dst, hierarchyName string) error {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil || len(data) > maxFileBytes {
+		if err != nil {
 			continue
+		}
+		if len(data) > maxFileBytes {
+			return fmt.Errorf("%s: %d bytes, more than a tree should hold", filepath.Join(src, e.Name()), len(data))
 		}
 		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
 			return err
