@@ -93,10 +93,12 @@ func systemCgroups(t *testing.T, procRoot string, m *Manifest) []provider.System
 	t.Helper()
 	kubelet := provider.SystemCgroup{Name: statsapi.SystemContainerKubelet}
 	proc, found, err := provider.DiscoverKubelet(procRoot)
-	if err != nil {
-		t.Fatalf("look for the kubelet in the tree: %v", err)
-	}
-	if found {
+	switch {
+	case err != nil:
+		// As app.Run: logged, and the kubelet's system container omitted,
+		// which the goldens then show.
+		t.Logf("look for the kubelet in the tree: %v", err)
+	case found:
 		kubelet.Cgroup, kubelet.StartTime = proc.Cgroup, proc.StartTime
 	}
 	return []provider.SystemCgroup{

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,6 +33,9 @@ type host struct {
 	// ioDevice is the "major:minor" of the scratch directory's disk, for
 	// limits.ioBps; "" when it has none.
 	ioDevice string
+	// enabledAtRoot are the controllers the capture turned on in the v2
+	// root's subtree_control, turned off again by restoreRoot.
+	enabledAtRoot []string
 }
 
 // v1Read are the v1 hierarchies the collector reads.
@@ -77,7 +81,7 @@ func (h *host) mkdir(name string) error {
 	for _, hier := range h.hierarchies {
 		dir := filepath.Join(hier.dir, name)
 		if h.layout == "v2" {
-			if err := enableControllers(filepath.Dir(dir)); err != nil {
+			if err := h.enableControllers(filepath.Dir(dir)); err != nil {
 				return err
 			}
 		}
@@ -95,23 +99,43 @@ func (h *host) mkdir(name string) error {
 	return nil
 }
 
-// enableControllers turns on, in dir's subtree_control, the controllers the
-// kubelet uses that dir has; each is tried alone so that one the kernel
-// lacks does not stop the others.
-func enableControllers(dir string) error {
+// kubeletControllers are the v2 controllers the kubelet turns on.
+var kubeletControllers = []string{"cpu", "cpuset", "memory", "pids", "io", "hugetlb"}
+
+// enableControllers turns on, in dir's subtree_control, the kubelet's
+// controllers that dir has and has not turned on yet; each alone, so that
+// one the kernel lacks does not stop the others. What it turns on at the
+// root is remembered for restoreRoot.
+func (h *host) enableControllers(dir string) error {
 	available, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
 	if err != nil {
 		return fmt.Errorf("read controllers of %s: %w", dir, err)
 	}
+	enabled, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil {
+		return fmt.Errorf("read subtree_control of %s: %w", dir, err)
+	}
 	for _, controller := range strings.Fields(string(available)) {
-		switch controller {
-		case "cpu", "cpuset", "memory", "pids", "io", "hugetlb":
-			if err := writeValue(filepath.Join(dir, "cgroup.subtree_control"), "+"+controller); err != nil {
-				return err
-			}
+		if !slices.Contains(kubeletControllers, controller) || slices.Contains(strings.Fields(string(enabled)), controller) {
+			continue
+		}
+		if err := writeValue(filepath.Join(dir, "cgroup.subtree_control"), "+"+controller); err != nil {
+			return err
+		}
+		if dir == h.mount {
+			h.enabledAtRoot = append(h.enabledAtRoot, controller)
 		}
 	}
 	return nil
+}
+
+// restoreRoot turns off what enableControllers turned on at the root.
+func (h *host) restoreRoot() error {
+	var errs []error
+	for _, controller := range h.enabledAtRoot {
+		errs = append(errs, writeValue(filepath.Join(h.mount, "cgroup.subtree_control"), "-"+controller))
+	}
+	return errors.Join(errs...)
 }
 
 // setLimits applies the kubelet's settings in the hierarchy's own terms.
@@ -131,7 +155,13 @@ func (h *host) setLimits(name string, l limits) error {
 			files = map[string]string{"blkio.throttle.read_bps_device": rule, "blkio.throttle.write_bps_device": rule}
 		}
 		for file, value := range files {
-			if err := writeValue(filepath.Join(dir, file), value); err != nil {
+			path := filepath.Join(dir, file)
+			if !fileExists(path) {
+				// The controller is not enabled: the tree shows that.
+				fmt.Fprintf(os.Stderr, "capture: no %s, so %s is left unset\n", path, value)
+				continue
+			}
+			if err := writeValue(path, value); err != nil {
 				return err
 			}
 		}

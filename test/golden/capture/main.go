@@ -34,22 +34,23 @@ func main() {
 	}
 	trees := flag.String("trees", "", "write the tree to <trees>/<layout> (v1, hybrid or v2), replacing a tree there")
 	out := flag.String("out", "", "write the tree to this directory instead, replacing a tree there")
+	mount := flag.String("cgroup-mount", "/sys/fs/cgroup", "where the cgroup hierarchies are mounted")
 	flag.Parse()
 	if (*trees == "") == (*out == "") {
 		fmt.Fprintln(os.Stderr, "capture: give one of -trees and -out")
 		os.Exit(2)
 	}
-	if err := run(*trees, *out); err != nil {
+	if err := run(*mount, *trees, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "capture:", err)
 		os.Exit(1)
 	}
 }
 
-func run(trees, out string) (err error) {
+func run(mount, trees, out string) (err error) {
 	if os.Geteuid() != 0 {
 		return errors.New("creating cgroups and network namespaces needs root")
 	}
-	h, err := detectHost("/sys/fs/cgroup")
+	h, err := detectHost(mount)
 	if err != nil {
 		return err
 	}

@@ -220,6 +220,7 @@ func (c *capturer) cleanup() error {
 	if c.parentCreated {
 		errs = append(errs, c.host.rmdir(c.parent))
 	}
+	errs = append(errs, c.host.restoreRoot())
 	return errors.Join(errs...)
 }
 
