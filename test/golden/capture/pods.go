@@ -45,10 +45,12 @@ type worker struct {
 // each has done its work.
 func (c *capturer) startScenario() error {
 	c.pids = map[string][]int{}
+	// Recorded first: a mkdir that fails half-way leaves some
+	// hierarchies' directories, and cleanup skips the missing ones.
+	c.parentCreated = true
 	if err := c.host.mkdir(c.parent); err != nil {
 		return err
 	}
-	c.parentCreated = true
 	for _, qos := range qosCgroups {
 		if err := c.mkdir(qos.name, qos.limits); err != nil {
 			return err
@@ -110,13 +112,13 @@ func (c *capturer) startPod(index int, pod podSpec) error {
 	return nil
 }
 
-// mkdir creates parent+name in every hierarchy and records it.
+// mkdir records parent+name for cleanup and creates it in every hierarchy.
 func (c *capturer) mkdir(name string, l ...limits) error {
 	full := path.Join(c.parent, name)
+	c.created = append(c.created, name)
 	if err := c.host.mkdir(full); err != nil {
 		return err
 	}
-	c.created = append(c.created, name)
 	for _, lim := range l {
 		if err := c.host.setLimits(full, lim); err != nil {
 			return err
