@@ -1,6 +1,7 @@
 package cadvisor
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,10 +15,27 @@ import (
 )
 
 const (
-	benchPods          = 110
+	defaultBenchPods   = 110
 	benchContainers    = 3
 	benchTrackedSuffix = "/kubepods"
+	// benchPodsEnv sizes the bench tree (make bench-500 sets 500).
+	benchPodsEnv = "KSS_BENCH_PODS"
 )
+
+// benchPods is how many pods the bench tree holds: KSS_BENCH_PODS, or 110
+// (the kubelet's default max-pods).
+func benchPods(b *testing.B) int {
+	b.Helper()
+	value := os.Getenv(benchPodsEnv)
+	if value == "" {
+		return defaultBenchPods
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive number of pods", benchPodsEnv, value)
+	}
+	return n
+}
 
 // benchTree is the real cgroup tree both benchmarks read: 110 pods × 3
 // containers laid out like /<parent>/kubepods/burstable/pod<uid>/<id>, a
@@ -34,7 +52,8 @@ func setupBenchTree(b *testing.B) *liveCgroups {
 		lc := newUnmanagedLiveCgroups(b)
 		benchTree.lc = lc
 		start := time.Now()
-		for pod := 0; pod < benchPods; pod++ {
+		pods := benchPods(b)
+		for pod := 0; pod < pods; pod++ {
 			podName := lc.name(fmt.Sprintf("kubepods/burstable/pod%08x-0000-4000-8000-%012x", pod, pod))
 			for container := 0; container < benchContainers; container++ {
 				name := fmt.Sprintf("%s/%064x", podName, pod*benchContainers+container)
@@ -42,7 +61,7 @@ func setupBenchTree(b *testing.B) *liveCgroups {
 				lc.startSleep(name)
 			}
 		}
-		b.Logf("bench tree: %d pods × %d containers with a process each, built in %s", benchPods, benchContainers, time.Since(start))
+		b.Logf("bench tree: %d pods × %d containers with a process each, built in %s", pods, benchContainers, time.Since(start))
 	})
 	if benchTree.lc == nil {
 		b.Skip("bench tree setup failed")
@@ -70,7 +89,7 @@ func newBenchCollector(b *testing.B, lc *liveCgroups, workers int) *Collector {
 	if err := c.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	want := 1 + 2 + benchPods*(1+benchContainers) // root, kubepods, burstable, pods, containers
+	want := 1 + 2 + benchPods(b)*(1+benchContainers) // root, kubepods, burstable, pods, containers
 	if view := c.Housekeep(ctx); len(view.Cgroups) != want {
 		b.Fatalf("collector tracks %d cgroups, want %d", len(view.Cgroups), want)
 	}
@@ -78,15 +97,12 @@ func newBenchCollector(b *testing.B, lc *liveCgroups, workers int) *Collector {
 }
 
 // BenchmarkHousekeep is one housekeeping pass over the bench tree (444
-// cgroups), with one worker and with the default pool.
+// cgroups at 110 pods, 2,003 at 500), with one worker (the default on 2
+// CPUs) and two.
 func BenchmarkHousekeep(b *testing.B) {
 	lc := setupBenchTree(b)
-	for _, workers := range []int{1, 0} {
-		label := "workers=" + strconv.Itoa(workers)
-		if workers == 0 {
-			label = "workers=default"
-		}
-		b.Run(label, func(b *testing.B) {
+	for _, workers := range []int{1, 2} {
+		b.Run("workers="+strconv.Itoa(workers), func(b *testing.B) {
 			c := newBenchCollector(b, lc, workers)
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -162,49 +178,30 @@ func processCPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// v1FilesRead lists, per v1 controller, the files opencontainers/cgroups
-// v0.1.0 opens in Stats (fs/memory.go, fs/cpu.go, fs/cpuacct.go,
-// fs/pids.go), in its order. Checked with strace against a real pass.
-var v1FilesRead = map[string][]string{
-	"memory": {
-		"memory.stat",
-		"memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt", "memory.limit_in_bytes",
-		"memory.memsw.usage_in_bytes", "memory.memsw.max_usage_in_bytes", "memory.memsw.failcnt", "memory.memsw.limit_in_bytes",
-		"memory.kmem.usage_in_bytes", "memory.kmem.max_usage_in_bytes", "memory.kmem.failcnt", "memory.kmem.limit_in_bytes",
-		"memory.kmem.tcp.usage_in_bytes", "memory.kmem.tcp.max_usage_in_bytes", "memory.kmem.tcp.failcnt", "memory.kmem.tcp.limit_in_bytes",
-		"memory.use_hierarchy", "memory.numa_stat",
-	},
-	"cpu":     {"cpu.stat"},
-	"cpuacct": {"cpuacct.stat", "cpuacct.usage", "cpuacct.usage_percpu", "cpuacct.usage_all"},
-	"pids":    {"pids.current", "pids.max"},
-}
-
-// filesReadByPass lists the files one Housekeep pass of c reads on v1.
+// filesReadByPass lists the files one Housekeep pass of c reads, in its
+// order: what the readers were built to read (state.go), the pressure and
+// I/O files, cgroup.procs and the network namespaces' net/dev. Checked
+// with strace against a real pass.
 func filesReadByPass(c *Collector) []string {
 	var files []string
 	netPIDs := map[string]int{}
 	for _, e := range c.store.list() {
 		st := e.state.Load()
-		for _, controller := range []string{"memory", "cpu", "cpuacct", "pids"} {
-			dir, ok := st.paths.v1[controller]
-			if !ok || (controller == "pids" && e.name == "/") {
-				continue
-			}
-			for _, f := range v1FilesRead[controller] {
-				files = append(files, filepath.Join(dir, f))
-			}
-		}
-		if st.spec.HasMemory && e.name != "/" {
-			files = append(files, filepath.Join(st.paths.v1["memory"], "memory.oom_control"))
-		}
-		if e.name == "/" {
+		files = append(files, controllerFiles(st.reader)...)
+		if e.name == "/" && st.spec.HasMemory {
 			files = append(files, filepath.Join(c.cfg.ProcRoot, "meminfo"))
 		}
-		for _, f := range []string{st.cpuPressure, st.memoryPressure, st.ioPressure, st.procsFile} {
+		memoryPressure := st.memoryPressure
+		if !st.spec.HasMemory {
+			memoryPressure = ""
+		}
+		for _, f := range []string{st.cpuPressure, memoryPressure, st.ioPressure} {
 			if f != "" {
 				files = append(files, f)
 			}
 		}
+		files = append(files, ioFilesRead(&st.spec.io)...)
+		files = append(files, st.procsFile)
 		if e.pod != "" && netPIDs[e.pod] == 0 {
 			if data, err := os.ReadFile(st.procsFile); err == nil {
 				if _, pid := countProcs(data); pid != 0 {
@@ -220,4 +217,102 @@ func filesReadByPass(c *Collector) []string {
 		files = append(files, filepath.Join(c.cfg.ProcRoot, strconv.Itoa(pid), "net", "dev"))
 	}
 	return files
+}
+
+// controllerFiles lists the controller files a reader opens.
+func controllerFiles(reader controllerReader) []string {
+	var files []string
+	add := func(dir string, names ...string) {
+		for _, name := range names {
+			files = append(files, filepath.Join(dir, name))
+		}
+	}
+	switch r := reader.(type) {
+	case *v1Reader:
+		if r.memory != "" {
+			add(r.memory, "memory.stat", "memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt")
+			if !r.root {
+				add(r.memory, "memory.limit_in_bytes")
+				if r.memsw {
+					add(r.memory, "memory.memsw.limit_in_bytes")
+				}
+				add(r.memory, "memory.oom_control")
+			}
+		}
+		if r.pids != "" {
+			add(r.pids, "pids.current", "pids.max")
+		}
+		if r.cpu != "" {
+			add(r.cpu, "cpu.stat")
+		}
+		if r.cpuacct != "" {
+			add(r.cpuacct, "cpuacct.stat", "cpuacct.usage_percpu")
+		}
+	case *v2Reader:
+		if r.memory {
+			add(r.dir, "memory.stat")
+			if !r.root {
+				add(r.dir, "memory.current", "memory.max")
+				if r.peak {
+					add(r.dir, "memory.peak")
+				}
+				if r.swap {
+					add(r.dir, "memory.swap.current", "memory.swap.max")
+				}
+				add(r.dir, "memory.events")
+			}
+		}
+		if r.pids {
+			add(r.dir, "pids.current", "pids.max")
+		}
+		add(r.dir, "cpu.stat")
+	}
+	return files
+}
+
+// ioFilesRead lists the I/O files readDiskIO opens: io.stat, or the blkio
+// pairs up to the first whose io_serviced lists a device.
+func ioFilesRead(io *ioFiles) []string {
+	if io.stat != "" {
+		return []string{io.stat}
+	}
+	var files []string
+	for _, pair := range io.blkio {
+		files = append(files, pair.serviced)
+		if data, err := os.ReadFile(pair.serviced); err == nil && bytes.Contains(data, []byte(":")) {
+			return append(files, pair.serviceBytes)
+		}
+	}
+	return files
+}
+
+// BenchmarkSampleHistory is the cost of keeping a sample compact: one
+// encode when it becomes the third newest, one decode per legacy request
+// that asks for it.
+func BenchmarkSampleHistory(b *testing.B) {
+	psi := &PSIStats{Some: PSIData{Total: 123456, Avg10: 0.12}, Full: PSIData{Total: 654321}}
+	s := &Sample{
+		Timestamp: time.Now(), cpus: 2,
+		CPU: CPUStats{UsageTotal: 123456789012, UsageUser: 60000000000, UsageSystem: 40000000000, PerCPU: []uint64{61728394506, 61728394506}, PSI: psi},
+		Memory: MemoryStats{Usage: 1 << 27, MaxUsage: 1 << 28, WorkingSet: 1 << 26, RSS: 1 << 25, Cache: 1 << 25, Limit: 9223372036854771712,
+			Reservation: 9223372036854771712, SwapLimit: 9223372036854771712, PageFaults: 123456, PSI: psi},
+		IOPressure: psi,
+		Processes:  ProcessStats{Count: 1, ThreadsCount: 1},
+	}
+	data := encodeSample(s)
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			data = encodeSample(s)
+		}
+		b.ReportMetric(float64(len(data)), "bytes")
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeSample(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

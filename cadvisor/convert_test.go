@@ -5,107 +5,163 @@ import (
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/opencontainers/cgroups"
 )
 
-func TestMemoryFromStats(t *testing.T) {
-	v1Stats := map[string]uint64{
-		"cache": 10, "rss": 20, "mapped_file": 30, "swap": 40, "pgfault": 50, "pgmajfault": 60,
-		"total_cache": 110, "total_rss": 120, "total_mapped_file": 130, "total_swap": 140,
-		"total_active_file": 150, "total_inactive_file": 160, "active_file": 1, "inactive_file": 2,
-	}
-	v1 := func(useHierarchy bool) *cgroups.MemoryStats {
-		return &cgroups.MemoryStats{
-			Usage:        cgroups.MemoryData{Usage: 1000, MaxUsage: 2000, Failcnt: 3, Limit: 4000},
-			SwapUsage:    cgroups.MemoryData{Usage: 1040, Limit: 8000},
-			UseHierarchy: useHierarchy,
-			Stats:        v1Stats,
-		}
+// v1MemoryStat is a v1 memory.stat with every key the collector reads
+// and some it skips, in the kernel's order.
+const v1MemoryStat = `cache 10
+rss 20
+rss_huge 0
+shmem 0
+mapped_file 30
+dirty 0
+writeback 0
+swap 40
+pgpgin 1000
+pgpgout 900
+pgfault 50
+pgmajfault 60
+inactive_anon 0
+active_anon 0
+inactive_file 2
+active_file 1
+unevictable 0
+hierarchical_memory_limit 9223372036854771712
+hierarchical_memsw_limit 9223372036854771712
+total_cache 110
+total_rss 120
+total_rss_huge 0
+total_mapped_file 130
+total_swap 140
+total_pgfault 500
+total_inactive_file 160
+total_active_file 150
+`
+
+func TestMemoryStat(t *testing.T) {
+	v1, err := parseMemoryStat([]byte(v1MemoryStat))
+	if err != nil {
+		t.Fatal(err)
 	}
 	tests := []struct {
-		name    string
-		in      *cgroups.MemoryStats
-		unified bool
-		want    MemoryStats
+		name  string
+		apply func(*MemoryStats)
+		want  MemoryStats
 	}{
 		{
-			name: "v1 hierarchical: total_ keys, memsw limit",
-			in:   v1(true),
-			want: MemoryStats{
-				Usage: 1000, MaxUsage: 2000, Failcnt: 3, Limit: 4000, WorkingSet: 1000 - 160,
-				RSS: 120, Cache: 110, MappedFile: 130, SwapUsage: 140, SwapLimit: 8000,
-				ActiveFile: 150, InactiveFile: 160, PageFaults: 50, MajorPageFaults: 60,
-			},
+			name:  "v1 hierarchical: total_ keys",
+			apply: func(m *MemoryStats) { v1.applyV1(m, true) },
+			want: MemoryStats{RSS: 120, Cache: 110, MappedFile: 130, SwapUsage: 140,
+				ActiveFile: 150, InactiveFile: 160, PageFaults: 50, MajorPageFaults: 60},
 		},
 		{
-			name: "v1 flat: own keys, but total_ file keys like cAdvisor",
-			in:   v1(false),
-			want: MemoryStats{
-				Usage: 1000, MaxUsage: 2000, Failcnt: 3, Limit: 4000, WorkingSet: 1000 - 160,
-				RSS: 20, Cache: 10, MappedFile: 30, SwapUsage: 40, SwapLimit: 8000,
-				ActiveFile: 150, InactiveFile: 160, PageFaults: 50, MajorPageFaults: 60,
-			},
+			name:  "v1 flat: own keys, but total_ file keys like cAdvisor",
+			apply: func(m *MemoryStats) { v1.applyV1(m, false) },
+			want: MemoryStats{RSS: 20, Cache: 10, MappedFile: 30, SwapUsage: 40,
+				ActiveFile: 150, InactiveFile: 160, PageFaults: 50, MajorPageFaults: 60},
 		},
 		{
-			name:    "v2: flat keys, swap only counters",
-			unified: true,
-			in: &cgroups.MemoryStats{
-				Usage:         cgroups.MemoryData{Usage: 1000, MaxUsage: 1500, Limit: math.MaxUint64},
-				SwapUsage:     cgroups.MemoryData{Usage: 1100, Limit: math.MaxUint64},
-				SwapOnlyUsage: cgroups.MemoryData{Usage: 100, Limit: 500},
-				Stats: map[string]uint64{
-					"anon": 300, "file": 600, "file_mapped": 70, "active_file": 200, "inactive_file": 400,
-					"pgfault": 9, "pgmajfault": 1,
-				},
-				PSI: &cgroups.PSIStats{Some: cgroups.PSIData{Total: 5, Avg10: 1.5}},
+			name: "v2: flat keys",
+			apply: func(m *MemoryStats) {
+				v2, err := parseMemoryStat([]byte("anon 300\nfile 600\nkernel 5\nfile_mapped 70\nactive_file 200\ninactive_file 400\npgfault 9\npgmajfault 1\n"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				v2.applyV2(m)
+				if got := v2.unifiedRootUsage(); got != 900 {
+					t.Errorf("unifiedRootUsage = %d, want anon+file 900", got)
+				}
 			},
-			want: MemoryStats{
-				Usage: 1000, MaxUsage: 1500, Limit: math.MaxUint64, WorkingSet: 600,
-				RSS: 300, Cache: 600, MappedFile: 70, SwapUsage: 100, SwapLimit: 500,
-				ActiveFile: 200, InactiveFile: 400, PageFaults: 9, MajorPageFaults: 1,
-				PSI: &PSIStats{Some: PSIData{Total: 5, Avg10: 1.5}},
-			},
-		},
-		{
-			name:    "inactive file above usage floors the working set",
-			unified: true,
-			in: &cgroups.MemoryStats{
-				Usage: cgroups.MemoryData{Usage: 100},
-				Stats: map[string]uint64{"inactive_file": 400},
-			},
-			want: MemoryStats{Usage: 100, InactiveFile: 400},
+			want: MemoryStats{RSS: 300, Cache: 600, MappedFile: 70, ActiveFile: 200, InactiveFile: 400, PageFaults: 9, MajorPageFaults: 1},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := memoryFromStats(tt.in, tt.unified); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("memoryFromStats\n got %+v\nwant %+v", got, tt.want)
+			var got MemoryStats
+			tt.apply(&got)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
 		})
 	}
 }
 
-func TestCPUFromStats(t *testing.T) {
-	in := &cgroups.CpuStats{
-		CpuUsage: cgroups.CpuUsage{
-			TotalUsage: 100, UsageInUsermode: 60, UsageInKernelmode: 40, PercpuUsage: []uint64{70, 30},
-		},
-		ThrottlingData: cgroups.ThrottlingData{Periods: 5, ThrottledPeriods: 2, ThrottledTime: 1000},
+// TestParseErrors: a counter the collector uses that does not parse is an
+// error, as in the library; keys it skips are not parsed at all; negative
+// values (kernel bugs) read as 0.
+func TestParseErrors(t *testing.T) {
+	if _, err := parseMemoryStat([]byte("cache x\n")); err == nil {
+		t.Error("memory.stat with a malformed cache: no error")
 	}
-	want := CPUStats{UsageTotal: 100, UsageUser: 60, UsageSystem: 40, PerCPU: []uint64{70, 30}, Periods: 5, ThrottledPeriods: 2, ThrottledTime: 1000}
-	if got := cpuFromStats(in); !reflect.DeepEqual(got, want) {
-		t.Errorf("cpuFromStats = %+v, want %+v", got, want)
+	if _, err := parseMemoryStat([]byte("numa_whatever x y z\ncache 1\n")); err != nil {
+		t.Errorf("memory.stat with a malformed unused key: %v", err)
 	}
-	// Empty per-cpu (v2, or cpuacct skipped) is nil, not an empty slice.
-	if got := cpuFromStats(&cgroups.CpuStats{CpuUsage: cgroups.CpuUsage{PercpuUsage: []uint64{}}}); got.PerCPU != nil {
-		t.Errorf("PerCPU = %#v, want nil", got.PerCPU)
+	if m, err := parseMemoryStat([]byte("total_rss -4096\n")); err != nil || m.totalRSS != 0 {
+		t.Errorf("negative total_rss: %d, %v; want 0", m.totalRSS, err)
+	}
+	if _, err := parseCPUStat([]byte("nr_periods 1.5\n")); err == nil {
+		t.Error("cpu.stat with a malformed nr_periods: no error")
+	}
+	if _, _, err := parseCPUAcctStat([]byte("user 1\n")); err == nil {
+		t.Error("cpuacct.stat without system: no error")
+	}
+	if _, err := parsePerCPU([]byte("1 x 3\n"), nil); err == nil {
+		t.Error("cpuacct.usage_percpu with garbage: no error")
+	}
+	if _, err := valueOfKey([]byte("oom_kill nope\n"), "oom_kill"); err == nil {
+		t.Error("oom_kill garbage: no error")
 	}
 }
 
-func TestUnifiedRootUsage(t *testing.T) {
-	if got := unifiedRootUsage(map[string]uint64{"anon": 3, "file": 4, "kernel": 100}); got != 7 {
-		t.Errorf("unifiedRootUsage = %d, want anon+file 7", got)
+func TestCPUStat(t *testing.T) {
+	v1, err := parseCPUStat([]byte("nr_periods 5\nnr_throttled 2\nthrottled_time 1000\nnr_bursts 0\nburst_time 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (cpuStat{periods: 5, throttledPeriods: 2, throttled: 1000}); v1 != want {
+		t.Errorf("v1 cpu.stat = %+v, want %+v", v1, want)
+	}
+	v2, err := parseCPUStat([]byte("usage_usec 100\nuser_usec 60\nsystem_usec 40\ncore_sched.force_idle_usec 0\nnr_periods 5\nnr_throttled 2\nthrottled_usec 7\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (cpuStat{usageUsec: 100, userUsec: 60, systemUsec: 40, periods: 5, throttledPeriods: 2, throttled: 7}); v2 != want {
+		t.Errorf("v2 cpu.stat = %+v, want %+v", v2, want)
+	}
+	user, system, err := parseCPUAcctStat([]byte("user 150\nsystem 25\n"))
+	if err != nil || user != 1500000000 || system != 250000000 {
+		t.Errorf("cpuacct.stat = %d, %d, %v; want USER_HZ ticks in ns: 1.5e9, 2.5e8", user, system, err)
+	}
+	perCPU, err := parsePerCPU([]byte("70 30 \n"), nil)
+	if err != nil || !reflect.DeepEqual(perCPU, []uint64{70, 30}) {
+		t.Errorf("usage_percpu = %v, %v; want [70 30]", perCPU, err)
+	}
+}
+
+func TestParseCgroupValue(t *testing.T) {
+	tests := []struct {
+		data string
+		want uint64
+		ok   bool
+	}{
+		{"4096\n", 4096, true},
+		{"max\n", math.MaxUint64, true},
+		{"-1\n", 0, true}, // negative counters read as 0, like the library
+		{"-99999999999999999999999\n", 0, true},
+		{"99999999999999999999999\n", 0, false},
+		{"", 0, false},
+		{"12ab\n", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseCgroupValue([]byte(tt.data))
+		if got != tt.want || (err == nil) != tt.ok {
+			t.Errorf("parseCgroupValue(%q) = %d, %v; want %d, ok %v", tt.data, got, err, tt.want, tt.ok)
+		}
+	}
+	for data, want := range map[string]uint64{"oom_kill_disable 0\nunder_oom 0\noom_kill 3\n": 3, "low 0\nhigh 0\n": 0} {
+		if got, err := valueOfKey([]byte(data), "oom_kill"); got != want || err != nil {
+			t.Errorf("valueOfKey(%q) = %d, %v; want %d", data, got, err, want)
+		}
 	}
 }
 

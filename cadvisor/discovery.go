@@ -47,6 +47,8 @@ type discovery struct {
 	// a directory's watch looks for descendants only when there are some.
 	below map[watchKey]int
 	buf   []byte
+	// dirents is walk's getdents buffer.
+	dirents []byte
 	// watchFailureLogged limits the "out of watches" warning to one line.
 	watchFailureLogged bool
 }
@@ -75,6 +77,7 @@ func newDiscovery(c *Collector) *discovery {
 		byKey:   map[watchKey]int32{},
 		below:   map[watchKey]int{},
 		buf:     make([]byte, 64<<10),
+		dirents: make([]byte, 16<<10),
 	}
 }
 
@@ -203,14 +206,14 @@ func (d *discovery) rescan() {
 func (d *discovery) walk(ti int, name string, visit func(string)) {
 	d.addWatch(ti, name, true)
 	visit(name)
-	dirEntries, err := os.ReadDir(filepath.Join(d.c.trees[ti].dir, name))
+	// The children are listed before any is walked: walking reuses the
+	// buffer they were read into.
+	children, err := appendSubdirs(nil, filepath.Join(d.c.trees[ti].dir, name), d.dirents)
 	if err != nil {
 		return // vanished meanwhile: its removal event or the rescan cleans up
 	}
-	for _, de := range dirEntries {
-		if de.IsDir() {
-			d.walk(ti, childName(name, de.Name()), visit)
-		}
+	for _, child := range children {
+		d.walk(ti, childName(name, child), visit)
 	}
 }
 

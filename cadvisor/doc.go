@@ -2,14 +2,18 @@
 // embedded cAdvisor does for the stats surface, and nothing else.
 //
 // It reads cgroup v1, v2 and hybrid hierarchies (cgroupfs and systemd
-// layouts) through github.com/opencontainers/cgroups without ever creating
-// or writing a cgroup, keeps a bounded ring of samples per tracked cgroup,
-// and publishes each housekeeping pass as an immutable View.
+// layouts) without ever creating or writing a cgroup: purpose-built readers
+// open only the files the stats surface uses and parse them as
+// github.com/opencontainers/cgroups does (the live tests compare the two). It
+// keeps a bounded ring of samples per tracked cgroup, the newest two as they
+// are and the older ones encoded, and publishes each housekeeping pass as an
+// immutable View.
 //
 // Exported surface:
 //   - Collector (New, Start, Housekeep, Hierarchy) with Config: discovery by
 //     inotify plus periodic rescans, and one sampling pass per Housekeep.
-//   - View, CgroupInfo, Sample, Spec and the stats types they hold.
+//   - View, CgroupInfo (Samples, AllSamples), Sample, Spec and the stats
+//     types they hold.
 //   - NanoCores, WorkingSet, FilterInterfaces: the derivations the kubelet
 //     applies to cAdvisor data.
 //   - PodCgroupKey, PodUIDFromCgroup, ContainerIDFromCgroup: the kubelet's

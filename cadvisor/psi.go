@@ -15,15 +15,23 @@ import (
 // Unknown lines and keys are ignored so newer kernels keep parsing.
 func parsePSI(data []byte) (*PSIStats, error) {
 	var out PSIStats
+	if err := parsePSIInto(data, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// parsePSIInto is parsePSI into a caller's struct, splitting fields by
+// hand: a pass parses three pressure files per cgroup, and bytes.Fields
+// allocates a slice per line.
+func parsePSIInto(data []byte, out *PSIStats) error {
+	*out = PSIStats{}
 	for len(data) > 0 {
 		var line []byte
 		line, data, _ = bytes.Cut(data, []byte{'\n'})
-		fields := bytes.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
+		kind, fields := nextPSIField(line)
 		var target *PSIData
-		switch string(fields[0]) {
+		switch string(kind) {
 		case "some":
 			target = &out.Some
 		case "full":
@@ -31,26 +39,44 @@ func parsePSI(data []byte) (*PSIStats, error) {
 		default:
 			continue
 		}
-		for _, field := range fields[1:] {
+		for len(fields) > 0 {
+			var field []byte
+			field, fields = nextPSIField(fields)
+			if len(field) == 0 {
+				break
+			}
 			key, value, ok := bytes.Cut(field, []byte{'='})
 			if !ok {
-				return nil, fmt.Errorf("malformed pressure field %q", field)
+				return fmt.Errorf("malformed pressure field %q", field)
 			}
-			if err := setPSIValue(target, string(key), string(value)); err != nil {
-				return nil, err
+			if err := setPSIValue(target, key, value); err != nil {
+				return err
 			}
 		}
 	}
-	return &out, nil
+	return nil
 }
 
-func setPSIValue(target *PSIData, key, value string) error {
+// nextPSIField returns the first space-separated field of line and the rest.
+func nextPSIField(line []byte) (field, rest []byte) {
+	line = bytes.TrimLeft(line, " \t")
+	end := bytes.IndexAny(line, " \t")
+	if end < 0 {
+		return line, nil
+	}
+	return line[:end], line[end:]
+}
+
+// setPSIValue sets one key=value field. The values are parsed from the
+// bytes: a string conversion for strconv would escape into its error and
+// allocate, six times per file.
+func setPSIValue(target *PSIData, key, value []byte) error {
 	var avg *float64
-	switch key {
+	switch string(key) {
 	case "total":
-		v, err := strconv.ParseUint(value, 10, 64)
-		if err != nil {
-			return fmt.Errorf("pressure total %q: %w", value, err)
+		v, ok := parseDecimal(value)
+		if !ok {
+			return fmt.Errorf("pressure total %q: not a counter", value)
 		}
 		target.Total = v
 		return nil
@@ -63,10 +89,30 @@ func setPSIValue(target *PSIData, key, value string) error {
 	default:
 		return nil
 	}
-	v, err := strconv.ParseFloat(value, 64)
+	if v, ok := parseHundredths(value); ok {
+		*avg = v
+		return nil
+	}
+	v, err := strconv.ParseFloat(string(value), 64)
 	if err != nil {
 		return fmt.Errorf("pressure %s %q: %w", key, value, err)
 	}
 	*avg = v
 	return nil
+}
+
+// parseHundredths parses the kernel's "%lu.%02lu" averages. float64(n)/100
+// is the float nearest to n/100, which is what strconv.ParseFloat returns
+// for the same digits.
+func parseHundredths(value []byte) (float64, bool) {
+	whole, frac, ok := bytes.Cut(value, []byte{'.'})
+	if !ok || len(frac) != 2 || len(whole) > 12 {
+		return 0, false
+	}
+	w, okWhole := parseDecimal(whole)
+	f, okFrac := parseDecimal(frac)
+	if !okWhole || !okFrac {
+		return 0, false
+	}
+	return float64(w*100+f) / 100, true
 }

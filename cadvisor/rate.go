@@ -1,12 +1,5 @@
 package cadvisor
 
-import (
-	"errors"
-	"time"
-
-	"github.com/opencontainers/cgroups"
-)
-
 // NanoCores is the CPU rate between two samples in nanocores, computed like
 // cAdvisor's InstCpuStats (info/v2/conversion.go): float64 math truncated to
 // uint64, and never above the machine's CPUs × 1e9 (the timestamps are
@@ -39,36 +32,6 @@ func NanoCores(prev, cur *Sample) (uint64, bool) {
 		rate = min(rate, uint64(cur.cpus)*1e9)
 	}
 	return rate, true
-}
-
-// readStats reads a cgroup's controllers, the CPU one last, and returns
-// the time to stamp the sample with: the clock right after the CPU read. A
-// rate is Δusage/Δtimestamp, so a delay between clock and usage read that
-// differs from one sample to the next counts CPU time from outside the
-// interval. With the clock read first and memory.stat (slow under load; the
-// root's sums up the machine) read before cpuacct.usage, a fully busy
-// 2-core node showed 2.002 cores.
-func readStats(st *entryState) (*cgroups.Stats, time.Time, error) {
-	cpu := st.options.Controllers & cgroups.CPU
-	rest := st.options.Controllers &^ cgroups.CPU
-	if cpu == 0 || rest == 0 {
-		stats, err := st.manager.Stats(&st.options)
-		return stats, time.Now(), err
-	}
-	stats, err := st.manager.Stats(&cgroups.StatsOptions{Controllers: rest})
-	if err != nil && !st.tolerateStatsErrors {
-		return nil, time.Time{}, err
-	}
-	cpuStats, cpuErr := st.manager.Stats(&cgroups.StatsOptions{Controllers: cpu})
-	at := time.Now()
-	switch {
-	case cpuStats == nil:
-	case stats == nil:
-		stats = cpuStats
-	default:
-		stats.CpuStats = cpuStats.CpuStats
-	}
-	return stats, at, errors.Join(err, cpuErr)
 }
 
 // WorkingSet is usage minus inactive file pages, floored at 0: what the

@@ -100,11 +100,18 @@ func TestSampleRing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ring := newSampleRing(tt.capacity)
 			var published [][]*Sample
+			all := func() []*Sample {
+				info := CgroupInfo{Samples: ring.appendNewest(nil), history: ring.appendOlder(nil)}
+				if info.SampleCount() != ring.len() {
+					t.Errorf("SampleCount %d, ring holds %d", info.SampleCount(), ring.len())
+				}
+				return info.AllSamples()
+			}
 			for _, s := range tt.push {
 				ring.push(at(s), tt.retention)
-				published = append(published, ring.appendTo(nil))
+				published = append(published, all())
 			}
-			got := seconds(ring.appendTo(nil))
+			got := seconds(all())
 			if len(got) != len(tt.want) {
 				t.Fatalf("samples at %v, want %v", got, tt.want)
 			}

@@ -2,11 +2,14 @@ package cadvisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
-	"github.com/opencontainers/cgroups"
+	"golang.org/x/sys/unix"
 )
 
 // readResult is what one worker found for one entry during a pass.
@@ -62,44 +65,39 @@ func (c *Collector) anyDirExists(paths cgroupPaths) bool {
 	return false
 }
 
-// readSample reads one cgroup. The v1 library calls return zeros rather
-// than errors for a directory that disappeared, so cgroup.procs is read
-// last: if it is gone, so is the cgroup, and the sample is dropped.
+// sampleBlock is a sample and the pressure stats it points to, allocated
+// as one object instead of four.
+type sampleBlock struct {
+	Sample
+	psi [3]PSIStats
+}
+
+// readSample reads one cgroup: its controllers (the CPU last, then the
+// clock: see controllerReader), pressure, I/O, and cgroup.procs last. A
+// file that vanished means the cgroup did; one that reads but whose
+// cgroup.procs is gone by the end is dropped too.
 func (c *Collector) readSample(name string, st *entryState, buf *[]byte) (*Sample, int, error) {
-	stats, at, err := readStats(st)
-	if err != nil && !st.tolerateStatsErrors {
-		return nil, 0, fmt.Errorf("read stats of cgroup %s: %w", name, err)
+	block := &sampleBlock{}
+	sample := &block.Sample
+	sample.cpus = c.machine.NumCores
+	if err := st.reader.readBeforeCPU(buf, sample); err != nil {
+		return nil, 0, fmt.Errorf("read cgroup %s: %w", name, err)
 	}
-	sample := &Sample{Timestamp: at, cpus: c.machine.NumCores}
-	unified := c.mounts.hierarchy == HierarchyV2
-	if stats != nil {
-		sample.CPU = cpuFromStats(&stats.CpuStats)
-		if st.spec.HasMemory {
-			sample.Memory = memoryFromStats(&stats.MemoryStats, unified)
-		}
-		if st.hasPids {
-			sample.Processes.ThreadsCount = stats.PidsStats.Current
-			sample.Processes.ThreadsLimit = stats.PidsStats.Limit
-		}
+	if err := st.reader.readCPU(buf, sample); err != nil {
+		return nil, 0, fmt.Errorf("read cpu of cgroup %s: %w", name, err)
 	}
+	sample.Timestamp = time.Now()
 	if st.spec.HasMemory {
 		if name == "/" {
-			if err := c.fillRootMemory(&sample.Memory, stats, unified); err != nil {
+			if err := c.fillRootMemory(&sample.Memory); err != nil {
 				return nil, 0, err
 			}
-		} else {
-			if sample.Memory.Limit == 0 {
-				sample.Memory.Limit = c.machine.MemoryCapacity
-			}
-			oomKills, err := st.manager.OOMKillCount()
-			if err != nil && !isVanished(err) {
-				return nil, 0, fmt.Errorf("read oom kills of cgroup %s: %w", name, err)
-			}
-			sample.Memory.OOMKills = oomKills
+		} else if sample.Memory.Limit == 0 {
+			sample.Memory.Limit = c.machine.MemoryCapacity
 		}
 		sample.Memory.Reservation = st.spec.reservation
 	}
-	if err := readPressure(sample, st, buf); err != nil {
+	if err := readPressure(block, st, buf); err != nil {
 		return nil, 0, err
 	}
 	if err := readDiskIO(sample, &st.spec.io, buf); err != nil {
@@ -116,13 +114,8 @@ func (c *Collector) readSample(name string, st *entryState, buf *[]byte) (*Sampl
 }
 
 // fillRootMemory applies cAdvisor's raw-handler rules for "/": the limits
-// are the machine's memory and swap, swap usage is SwapTotal-SwapFree, and
-// on cgroup2, which has no memory.current at the root, usage is anon+file.
-func (c *Collector) fillRootMemory(mem *MemoryStats, stats *cgroups.Stats, unified bool) error {
-	if unified && stats != nil {
-		mem.Usage = unifiedRootUsage(stats.MemoryStats.Stats)
-		mem.WorkingSet = WorkingSet(mem.Usage, mem.InactiveFile)
-	}
+// are the machine's memory and swap, and swap usage is SwapTotal-SwapFree.
+func (c *Collector) fillRootMemory(mem *MemoryStats) error {
 	mem.Limit = c.machine.MemoryCapacity
 	mem.SwapLimit = c.machine.SwapCapacity
 	meminfo, err := c.procFS.Meminfo()
@@ -135,39 +128,34 @@ func (c *Collector) fillRootMemory(mem *MemoryStats, stats *cgroups.Stats, unifi
 	return nil
 }
 
-// readPressure reads the pressure files the library does not: all three on
-// hybrid (from the cgroup2 mount), io.pressure on v2.
-func readPressure(sample *Sample, st *entryState, buf *[]byte) error {
-	var err error
-	if st.cpuPressure != "" {
-		if sample.CPU.PSI, err = readPSI(buf, st.cpuPressure); err != nil {
-			return err
-		}
+// readPressure reads the cgroup's PSI files into the block. A file that
+// is missing or refuses to be read (ENOTSUP: a kernel that needs psi=1)
+// leaves that pressure nil, as the library's statPSI does.
+func readPressure(block *sampleBlock, st *entryState, buf *[]byte) error {
+	memoryPressure := st.memoryPressure
+	if !st.spec.HasMemory {
+		memoryPressure = ""
 	}
-	if st.memoryPressure != "" && st.spec.HasMemory {
-		if sample.Memory.PSI, err = readPSI(buf, st.memoryPressure); err != nil {
+	files := [3]string{st.cpuPressure, memoryPressure, st.ioPressure}
+	targets := [3]**PSIStats{&block.CPU.PSI, &block.Memory.PSI, &block.IOPressure}
+	for i, path := range files {
+		if path == "" {
+			continue
+		}
+		data, err := readInto(*buf, path)
+		*buf = data[:cap(data)]
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTSUP) {
+			continue
+		}
+		if err != nil {
 			return err
 		}
-	}
-	if st.ioPressure != "" {
-		if sample.IOPressure, err = readPSI(buf, st.ioPressure); err != nil {
-			return err
+		if err := parsePSIInto(data, &block.psi[i]); err != nil {
+			return fmt.Errorf("parse %s: %w", path, err)
 		}
+		*targets[i] = &block.psi[i]
 	}
 	return nil
-}
-
-func readPSI(buf *[]byte, path string) (*PSIStats, error) {
-	data, err := readInto(*buf, path)
-	*buf = data[:cap(data)]
-	if err != nil {
-		return nil, err
-	}
-	psi, err := parsePSI(data)
-	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
-	}
-	return psi, nil
 }
 
 // readNetworks fills the network of the root (pid 1's namespace) and of

@@ -6,15 +6,13 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/opencontainers/cgroups"
 )
 
-// busyManager is a statsManager for a cgroup that keeps `cores` CPUs busy:
-// its cpu usage is cores × the wall time since start, at the moment the CPU
-// controller is read. Like the library, it reads memory before CPU, and
-// memory takes memoryDelay (memory.stat under load is slow; on the root it
-// sums up the whole machine).
+// busyManager is a controllerReader for a cgroup that keeps `cores` CPUs
+// busy: its cpu usage is cores × the wall time since start, at the moment
+// the CPU controller is read. Memory is read before CPU, as the real
+// readers do, and takes memoryDelay (memory.stat under load is slow; on the
+// root it sums up the whole machine).
 type busyManager struct {
 	start       time.Time
 	cores       float64
@@ -22,23 +20,16 @@ type busyManager struct {
 	cpuReadAt   time.Time
 }
 
-func (m *busyManager) Stats(opts *cgroups.StatsOptions) (*cgroups.Stats, error) {
-	st := cgroups.NewStats()
-	controllers := opts.Controllers
-	if controllers == 0 {
-		controllers = cgroups.AllControllers
-	}
-	if controllers&cgroups.Memory != 0 {
-		time.Sleep(m.memoryDelay)
-	}
-	if controllers&cgroups.CPU != 0 {
-		m.cpuReadAt = time.Now()
-		st.CpuStats.CpuUsage.TotalUsage = uint64(m.cores * float64(m.cpuReadAt.Sub(m.start)))
-	}
-	return st, nil
+func (m *busyManager) readBeforeCPU(*[]byte, *Sample) error {
+	time.Sleep(m.memoryDelay)
+	return nil
 }
 
-func (m *busyManager) OOMKillCount() (uint64, error) { return 0, nil }
+func (m *busyManager) readCPU(_ *[]byte, s *Sample) error {
+	m.cpuReadAt = time.Now()
+	s.CPU.UsageTotal = uint64(m.cores * float64(m.cpuReadAt.Sub(m.start)))
+	return nil
+}
 
 // newBusyReader returns a collector on a machine with numCores CPUs and the
 // state of one cgroup read through m.
@@ -49,12 +40,7 @@ func newBusyReader(t *testing.T, numCores int, m *busyManager) (*Collector, *ent
 		t.Fatal(err)
 	}
 	c := &Collector{mounts: mounts{hierarchy: HierarchyV1}, machine: &Machine{NumCores: numCores}}
-	st := &entryState{
-		manager:   m,
-		options:   cgroups.StatsOptions{Controllers: cgroups.CPU | cgroups.Memory},
-		procsFile: procs,
-	}
-	return c, st
+	return c, &entryState{reader: m, procsFile: procs}
 }
 
 func readBusySample(t *testing.T, c *Collector, st *entryState) *Sample {

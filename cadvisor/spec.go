@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // cgroupPaths are the directories of one cgroup in the hierarchies we read.
@@ -121,13 +123,17 @@ func specFromInputs(in specInputs, bootTime time.Time, numCores int) cgroupSpec 
 
 // readSpecInputs reads the few files the spec needs. Missing files leave
 // their field empty: a cgroup without a controller simply has no such spec.
-func (c *Collector) readSpecInputs(name string, paths cgroupPaths) specInputs {
+// With prev (a rescan of an unchanged cgroup) the creation time and the I/O
+// files are carried over instead of looked up again: at 2,000 cgroups they
+// were 14 of the 20 syscalls per cgroup a rescan made.
+func (c *Collector) readSpecInputs(name string, paths cgroupPaths, prev *cgroupSpec) specInputs {
 	in := specInputs{unified: c.mounts.hierarchy == HierarchyV2}
+	var scratch [256]byte
 	read := func(dir, file string) string {
 		if dir == "" {
 			return ""
 		}
-		data, err := os.ReadFile(filepath.Join(dir, file))
+		data, err := readFileAt(scratch[:], unix.AT_FDCWD, dir, file)
 		if err != nil {
 			return ""
 		}
@@ -142,7 +148,9 @@ func (c *Collector) readSpecInputs(name string, paths cgroupPaths) specInputs {
 		in.cpuMask = read(dir, "cpuset.cpus.effective")
 		in.reservation = read(dir, "memory.min")
 		in.hasDiskIO = true
-		in.io.stat = existingFile(dir, "io.stat")
+		if prev == nil {
+			in.io.stat = existingFile(dir, "io.stat")
+		}
 	} else {
 		cpu, hasCPU := paths.v1["cpu"]
 		_, hasCPUAcct := paths.v1["cpuacct"]
@@ -156,11 +164,18 @@ func (c *Collector) readSpecInputs(name string, paths cgroupPaths) specInputs {
 			in.cpuMask = read(filepath.Join(c.mounts.cpuset, name), "cpuset.cpus")
 		}
 		in.reservation = read(memory, "memory.soft_limit_in_bytes")
-		blkio := filepath.Join(c.cfg.CgroupMount, "blkio", name)
-		in.hasDiskIO = isDir(blkio)
-		if in.hasDiskIO {
-			in.io.blkio = blkioCandidates(blkio, usesBFQ(c.machine.DiskMap))
+		if prev == nil {
+			blkio := filepath.Join(c.cfg.CgroupMount, "blkio", name)
+			in.hasDiskIO = isDir(blkio)
+			if in.hasDiskIO {
+				in.io.blkio = blkioCandidates(blkio, usesBFQ(c.machine.DiskMap))
+			}
 		}
+	}
+	if prev != nil {
+		in.oldest, in.io = prev.CreationTime, prev.io
+		in.hasDiskIO = prev.HasDiskIO
+		return in
 	}
 	in.oldest = oldestModTime(paths)
 	return in

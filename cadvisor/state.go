@@ -1,29 +1,20 @@
 package cadvisor
 
 import (
+	"os"
 	"path/filepath"
-
-	"github.com/opencontainers/cgroups"
 )
-
-// statsManager is the part of the opencontainers/cgroups managers we use.
-type statsManager interface {
-	Stats(opts *cgroups.StatsOptions) (*cgroups.Stats, error)
-	OOMKillCount() (uint64, error)
-}
 
 // entryState is how to read one cgroup; immutable once stored.
 type entryState struct {
-	paths   cgroupPaths
-	manager statsManager
-	options cgroups.StatsOptions
-	// tolerateStatsErrors is set for the cgroup2 root, where some files do
-	// not exist and the library reports that as an error.
-	tolerateStatsErrors bool
-	hasPids             bool
-	procsFile           string
-	// cpuPressure and memoryPressure are read by us on hybrid (the library
-	// reads them on v2); ioPressure on both. "" when absent.
+	paths  cgroupPaths
+	reader controllerReader
+	// procsFile is the cgroup.procs counted last: a cgroup whose files all
+	// read but which is gone by then is dropped (readSample).
+	procsFile string
+	// cpuPressure, memoryPressure and ioPressure are the PSI files ("" when
+	// absent): in the cgroup's directory on v2, in its cgroup2 directory on
+	// hybrid.
 	cpuPressure, memoryPressure, ioPressure string
 	spec                                    cgroupSpec
 }
@@ -100,13 +91,16 @@ func (c *Collector) refresh(name string, respec bool) {
 	}
 	if respec {
 		updated := *old
-		updated.spec = c.readSpec(name, paths)
+		updated.spec = c.readSpec(name, paths, &old.spec)
 		e.state.Store(&updated)
 	}
 }
 
-func (c *Collector) readSpec(name string, paths cgroupPaths) cgroupSpec {
-	spec := specFromInputs(c.readSpecInputs(name, paths), c.machine.BootTime, c.machine.NumCores)
+// readSpec reads the cgroup's spec. prev, the spec read before for the same
+// directories, supplies what cannot change while they exist: the creation
+// time and which I/O files there are (a rescan re-reads only the limits).
+func (c *Collector) readSpec(name string, paths cgroupPaths, prev *cgroupSpec) cgroupSpec {
+	spec := specFromInputs(c.readSpecInputs(name, paths, prev), c.machine.BootTime, c.machine.NumCores)
 	switch {
 	case name == "/":
 		spec.HasNetwork = len(c.machine.NetworkDevices) > 0
@@ -116,46 +110,44 @@ func (c *Collector) readSpec(name string, paths cgroupPaths) cgroupSpec {
 	return spec
 }
 
-// newState builds the reader of one cgroup. Managers only record paths;
-// nothing is created or written (no Apply, no Set).
+// newState builds the reader of one cgroup. It only records paths and
+// which optional files exist; nothing is created or written.
 func (c *Collector) newState(name string, paths cgroupPaths) *entryState {
-	st := &entryState{paths: paths, spec: c.readSpec(name, paths)}
+	st := &entryState{paths: paths, spec: c.readSpec(name, paths, nil)}
 	if c.mounts.hierarchy == HierarchyV2 {
 		dir := paths.unified
-		st.manager = newV2Manager(dir)
-		st.options.Controllers = cgroups.CPU
-		if fileExists(filepath.Join(dir, "memory.stat")) {
-			st.options.Controllers |= cgroups.Memory
+		r := &v2Reader{
+			dir:    dir,
+			root:   name == "/",
+			memory: fileExists(filepath.Join(dir, "memory.stat")),
+			peak:   fileExists(filepath.Join(dir, "memory.peak")),
+			swap:   fileExists(filepath.Join(dir, "memory.swap.current")),
+			pids:   fileExists(filepath.Join(dir, "pids.current")),
 		}
-		if fileExists(filepath.Join(dir, "pids.current")) {
-			st.options.Controllers |= cgroups.Pids
-			st.hasPids = true
-		}
-		st.tolerateStatsErrors = name == "/"
+		st.reader = r
 		st.procsFile = filepath.Join(dir, "cgroup.procs")
+		st.cpuPressure = existingFile(dir, "cpu.pressure")
+		if r.memory {
+			st.memoryPressure = existingFile(dir, "memory.pressure")
+		}
 		st.ioPressure = existingFile(dir, "io.pressure")
 		return st
 	}
-	managerPaths := map[string]string{}
-	for controller, dir := range paths.v1 {
-		// The v1 root has no pids.current (cAdvisor drops it too).
-		if controller == "pids" && name == "/" {
-			continue
-		}
-		managerPaths[controller] = dir
+	r := &v1Reader{
+		memory:  paths.v1["memory"],
+		cpu:     paths.v1["cpu"],
+		cpuacct: paths.v1["cpuacct"],
+		root:    name == "/",
 	}
-	for controller := range managerPaths {
-		switch controller {
-		case "cpu", "cpuacct":
-			st.options.Controllers |= cgroups.CPU
-		case "memory":
-			st.options.Controllers |= cgroups.Memory
-		case "pids":
-			st.options.Controllers |= cgroups.Pids
-			st.hasPids = true
-		}
+	// The v1 root has no pids.current (cAdvisor drops it too).
+	if name != "/" {
+		r.pids = paths.v1["pids"]
 	}
-	st.manager = newV1Manager(managerPaths)
+	if r.memory != "" {
+		r.useHierarchy = readUseHierarchy(r.memory)
+		r.memsw = fileExists(filepath.Join(r.memory, "memory.memsw.limit_in_bytes"))
+	}
+	st.reader = r
 	for _, controller := range v1Controllers {
 		if dir, ok := paths.v1[controller]; ok {
 			st.procsFile = filepath.Join(dir, "cgroup.procs")
@@ -168,6 +160,17 @@ func (c *Collector) newState(name string, paths cgroupPaths) *entryState {
 		st.ioPressure = existingFile(paths.unified, "io.pressure")
 	}
 	return st
+}
+
+// readUseHierarchy reads memory.use_hierarchy; a file that cannot be read
+// counts as on, the only value kernels since 5.x allow.
+func readUseHierarchy(dir string) bool {
+	data, err := os.ReadFile(filepath.Join(dir, "memory.use_hierarchy"))
+	if err != nil {
+		return true
+	}
+	v, ok := parseTrimmedUint(data)
+	return !ok || v == 1
 }
 
 func existingFile(dir, file string) string {

@@ -24,39 +24,73 @@ type entry struct {
 	failing bool
 }
 
-// sampleRing keeps the newest samples of one cgroup, bounded in count and age.
+// sampleRing keeps the newest samples of one cgroup, bounded in count and
+// age: the newest two as Samples, the older ones encoded (history.go).
 type sampleRing struct {
-	buf   []*Sample
-	start int
-	n     int
+	latest, previous *Sample
+	// older is a ring of encoded samples, oldest at start.
+	older    [][]byte
+	start, n int
 }
 
+// newSampleRing keeps capacity samples: two Samples and capacity-2
+// encoded ones.
 func newSampleRing(capacity int) sampleRing {
-	return sampleRing{buf: make([]*Sample, capacity)}
+	return sampleRing{older: make([][]byte, max(capacity-2, 0))}
 }
 
-// push appends s and evicts what falls out of capacity or retention, but
-// never one of the last two samples: usageNanoCores needs both, and with a
-// retention close to the interval a tick that comes a little late would
-// otherwise leave one sample and no rate every other tick.
+// push adds s as the newest sample and evicts what falls out of capacity
+// or retention, but never one of the last two samples: usageNanoCores
+// needs both, and with a retention close to the interval a tick that comes
+// a little late would otherwise leave one sample and no rate every other
+// tick.
 func (r *sampleRing) push(s *Sample, retention time.Duration) {
-	if r.n == len(r.buf) {
-		r.start = (r.start + 1) % len(r.buf)
-		r.n--
+	if r.previous != nil && len(r.older) > 0 {
+		if r.n == len(r.older) {
+			r.dropOldest()
+		}
+		r.older[(r.start+r.n)%len(r.older)] = encodeSample(r.previous)
+		r.n++
 	}
-	r.buf[(r.start+r.n)%len(r.buf)] = s
-	r.n++
-	for r.n > 2 && s.Timestamp.Sub(r.buf[r.start].Timestamp) > retention {
-		r.buf[r.start] = nil
-		r.start = (r.start + 1) % len(r.buf)
-		r.n--
+	r.previous, r.latest = r.latest, s
+	for r.n > 0 && s.Timestamp.Sub(encodedTime(r.older[r.start])) > retention {
+		r.dropOldest()
 	}
 }
 
-// appendTo appends the samples oldest first.
-func (r *sampleRing) appendTo(dst []*Sample) []*Sample {
+func (r *sampleRing) dropOldest() {
+	r.older[r.start] = nil
+	r.start = (r.start + 1) % len(r.older)
+	r.n--
+}
+
+// len is the number of samples kept.
+func (r *sampleRing) len() int {
+	switch {
+	case r.latest == nil:
+		return 0
+	case r.previous == nil:
+		return 1
+	}
+	return 2 + r.n
+}
+
+// appendNewest appends the newest two samples (or one), oldest first.
+func (r *sampleRing) appendNewest(dst []*Sample) []*Sample {
+	if r.previous != nil {
+		dst = append(dst, r.previous)
+	}
+	if r.latest != nil {
+		dst = append(dst, r.latest)
+	}
+	return dst
+}
+
+// appendOlder appends the encoded older samples, oldest first. The slices
+// are never written again, so they can be published.
+func (r *sampleRing) appendOlder(dst [][]byte) [][]byte {
 	for i := 0; i < r.n; i++ {
-		dst = append(dst, r.buf[(r.start+i)%len(r.buf)])
+		dst = append(dst, r.older[(r.start+i)%len(r.older)])
 	}
 	return dst
 }

@@ -197,9 +197,43 @@ type CgroupInfo struct {
 	// root, e.g. "/kubepods/burstable/pod<uid>/<container-id>".
 	Name string
 	Spec Spec
-	// Samples are oldest first, at most the retention window, but always
-	// the last two (a rate needs them).
+	// Samples are the newest two samples (one after the first pass),
+	// oldest first: what rates, summaries and metrics read. AllSamples adds
+	// the older ones the collector keeps for the retention window.
 	Samples []*Sample
+	// history holds the samples before Samples, oldest first, encoded
+	// (history.go); nil for a CgroupInfo built by hand.
+	history [][]byte
+}
+
+// AllSamples returns every retained sample oldest first: the older ones,
+// decoded into new Samples on each call (the legacy JSON endpoints'
+// num_stats and time ranges need them), then Samples. The slice is the
+// caller's.
+func (ci *CgroupInfo) AllSamples() []*Sample {
+	if ci == nil {
+		return nil
+	}
+	if len(ci.history) == 0 {
+		return append([]*Sample(nil), ci.Samples...)
+	}
+	out := make([]*Sample, 0, len(ci.history)+len(ci.Samples))
+	for _, data := range ci.history {
+		// Only a bug could make a sample we encoded undecodable; such a
+		// sample is left out rather than served wrong.
+		if s, err := decodeSample(data); err == nil {
+			out = append(out, s)
+		}
+	}
+	return append(out, ci.Samples...)
+}
+
+// SampleCount is how many samples AllSamples returns, without decoding.
+func (ci *CgroupInfo) SampleCount() int {
+	if ci == nil {
+		return 0
+	}
+	return len(ci.history) + len(ci.Samples)
 }
 
 // Latest returns the newest sample or nil.

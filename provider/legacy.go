@@ -270,11 +270,19 @@ func containerInfo(info *cadvisor.CgroupInfo, identity *LegacyContainer, network
 			out.Spec.CreationTime = identity.CreatedAt
 		}
 	}
-	for _, sample := range selectSamples(info.Samples, req) {
+	samples, history := retainedSamples(info, req)
+	var networkSamples []*cadvisor.Sample
+	if network != nil && network != info {
+		networkSamples = network.Samples
+		if history {
+			networkSamples = network.AllSamples()
+		}
+	}
+	for _, sample := range selectSamples(samples, req) {
 		stats := containerStats(sample, devices)
 		netSample := sample
 		if network != nil && network != info {
-			netSample = nearestSample(network.Samples, sample.Timestamp, samePassTolerance)
+			netSample = nearestSample(networkSamples, sample.Timestamp, samePassTolerance)
 		}
 		if netSample != nil {
 			stats.Network = legacyNetworkStats(netSample.Network)
@@ -333,6 +341,20 @@ func asKubelet120(spec *cadvisorapi.ContainerSpec, memoryCapacity uint64) {
 	if spec.Memory.SwapLimit == math.MaxUint64 {
 		spec.Memory.SwapLimit = 0
 	}
+}
+
+// retainedSamples returns the samples req selects from: the newest two
+// (Samples) when they are enough, the newest NumStats with no time range,
+// as every /metrics/cadvisor build and most JSON requests ask; otherwise
+// every retained sample, the older ones decoded (history true).
+func retainedSamples(info *cadvisor.CgroupInfo, req cadvisorapi.ContainerInfoRequest) (samples []*cadvisor.Sample, history bool) {
+	if req.Start.IsZero() && req.End.IsZero() && req.NumStats >= 0 && req.NumStats <= len(info.Samples) {
+		return info.Samples, false
+	}
+	if info.SampleCount() == len(info.Samples) {
+		return info.Samples, false
+	}
+	return info.AllSamples(), true
 }
 
 // selectSamples applies a ContainerInfoRequest like cAdvisor's
