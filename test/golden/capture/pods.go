@@ -192,25 +192,21 @@ func waitReady(name string, stdout io.Reader) error {
 	}
 }
 
-// cleanup stops the workers (closing stdin ends them), then removes the
-// veths and the cgroups, children first.
+// cleanup removes the veths (while their pods' namespaces still hold
+// them: a pair dies with a namespace, asynchronously), stops the workers
+// (closing stdin ends them), then removes the cgroups, children first.
 func (c *capturer) cleanup() error {
 	var errs []error
+	for _, veth := range c.veths {
+		if err := command("ip", "link", "del", veth); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, w := range c.workers {
 		_ = w.stdin.Close()
 	}
 	for _, w := range c.workers {
 		if err := waitOrKill(w.cmd); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, veth := range c.veths {
-		// Usually gone already: a veth pair dies with the namespace of its
-		// other end, which died with the pod's sandbox worker.
-		if !fileExists("/sys/class/net/" + veth) {
-			continue
-		}
-		if err := command("ip", "link", "del", veth); err != nil {
 			errs = append(errs, err)
 		}
 	}
