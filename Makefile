@@ -21,7 +21,7 @@ IMAGE    ?= localhost/kubelet-stats-server:$(VERSION)
 IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
 IMAGE_OUT ?= bin/image
 
-.PHONY: all build run test unit e2e otel deps bench lint fmt fuzz diff clean image push golden-capture
+.PHONY: all build run test unit e2e otel deps bench lint fmt fuzz diff clean image push golden-capture golden-import
 
 all: build
 
@@ -68,6 +68,15 @@ unit:
 # Review the diff before committing.
 golden-capture:
 	$(GO) run ./test/golden/capture -trees test/golden/testdata/trees
+	$(GO) test -count=1 ./test/golden/ -update
+
+# make golden-import ARCHIVE=<dir>/capture-cgroupfs.tar.gz: the tree the
+# cgroup v2 VM captured (KSS_V2VM_CAPTURE=<dir> with the VM tier) becomes
+# test/golden/testdata/trees/v2 (v2-systemd for the systemd layout), and
+# the goldens are rewritten. No root needed.
+golden-import:
+	@[ -n "$(ARCHIVE)" ] || { echo "make golden-import needs ARCHIVE=<capture-<layout>.tar.gz>"; exit 1; }
+	$(GO) run ./test/golden/capture -import '$(ARCHIVE)' -trees test/golden/testdata/trees
 	$(GO) test -count=1 ./test/golden/ -update
 
 # A real kubelet v1.36.3 (built from source, about 7 minutes; KSS_KUBELET=<binary>

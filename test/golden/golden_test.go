@@ -38,6 +38,7 @@ var goldenCases = []goldenCase{
 	{name: "hybrid", tree: "hybrid"},
 	{name: "v1", tree: "hybrid", withoutUnified: true},
 	{name: "v2", tree: "v2"},
+	{name: "v2-systemd", tree: "v2-systemd"},
 }
 
 // endpoint is one answer compared with its golden file.

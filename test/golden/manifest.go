@@ -35,8 +35,10 @@ type Manifest struct {
 	NodeName string `json:"nodeName"`
 	// CgroupDriver is the pods' layout ("cgroupfs" or "systemd").
 	CgroupDriver string `json:"cgroupDriver"`
-	// RuntimeCgroups and SystemCgroups are the flags of the same names;
-	// the kubelet's cgroup is found from proc/, as the server does.
+	// KubeletCgroups, RuntimeCgroups and SystemCgroups are the flags of
+	// the same names; without KubeletCgroups the kubelet's cgroup is found
+	// from proc/, as the server does.
+	KubeletCgroups string `json:"kubeletCgroups,omitempty"`
 	RuntimeCgroups string `json:"runtimeCgroups,omitempty"`
 	SystemCgroups  string `json:"systemCgroups,omitempty"`
 	// RootFs is statfs of the captured node's kubelet filesystem: the tree

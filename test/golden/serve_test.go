@@ -86,12 +86,16 @@ func serveTree(t *testing.T, root, mount string, m *Manifest) http.Handler {
 	}, stats, stats)
 }
 
-// systemCgroups are app.resolveSystemCgroups over the tree: the kubelet
-// found by its process in proc/, the runtime and misc cgroups from the
-// manifest, the pods' root from the driver.
+// systemCgroups are app.resolveSystemCgroups over the tree: the kubelet's
+// cgroup from the manifest or else found by its process in proc/, the
+// runtime and misc cgroups from the manifest, the pods' root from the
+// driver.
 func systemCgroups(t *testing.T, procRoot string, m *Manifest) []provider.SystemCgroup {
 	t.Helper()
-	kubelet := provider.SystemCgroup{Name: statsapi.SystemContainerKubelet}
+	kubelet := provider.SystemCgroup{Name: statsapi.SystemContainerKubelet, Cgroup: m.KubeletCgroups}
+	if kubelet.Cgroup != "" {
+		return append([]provider.SystemCgroup{kubelet}, otherSystemCgroups(m)...)
+	}
 	proc, found, err := provider.DiscoverKubelet(procRoot)
 	switch {
 	case err != nil:
@@ -101,8 +105,11 @@ func systemCgroups(t *testing.T, procRoot string, m *Manifest) []provider.System
 	case found:
 		kubelet.Cgroup, kubelet.StartTime = proc.Cgroup, proc.StartTime
 	}
+	return append([]provider.SystemCgroup{kubelet}, otherSystemCgroups(m)...)
+}
+
+func otherSystemCgroups(m *Manifest) []provider.SystemCgroup {
 	return []provider.SystemCgroup{
-		kubelet,
 		{Name: statsapi.SystemContainerRuntime, Cgroup: m.RuntimeCgroups},
 		{Name: statsapi.SystemContainerMisc, Cgroup: m.SystemCgroups},
 		{Name: statsapi.SystemContainerPods, Cgroup: podCgroupRoot(m.CgroupDriver)},

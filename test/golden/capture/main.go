@@ -13,7 +13,8 @@
 // writes trees/hybrid on this project's test machine (make golden-capture);
 // -out names the directory instead. The same binary, started with the
 // workEnv environment variable, is the process put in each container's
-// cgroup.
+// cgroup. With -import it makes a tree of the archive the cgroup v2 VM
+// captures instead (test/v2vm, KSS_V2VM_CAPTURE), without root.
 package main
 
 import (
@@ -35,12 +36,19 @@ func main() {
 	trees := flag.String("trees", "", "write the tree to <trees>/<layout> (v1, hybrid or v2), replacing a tree there")
 	out := flag.String("out", "", "write the tree to this directory instead, replacing a tree there")
 	mount := flag.String("cgroup-mount", "/sys/fs/cgroup", "where the cgroup hierarchies are mounted")
+	archive := flag.String("import", "", "instead of capturing, import the cgroup v2 VM's capture-<layout>.tar.gz (tree v2 or v2-systemd)")
 	flag.Parse()
 	if (*trees == "") == (*out == "") {
 		fmt.Fprintln(os.Stderr, "capture: give one of -trees and -out")
 		os.Exit(2)
 	}
-	if err := run(*mount, *trees, *out); err != nil {
+	var err error
+	if *archive != "" {
+		err = importArchive(*archive, *trees, *out)
+	} else {
+		err = run(*mount, *trees, *out)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "capture:", err)
 		os.Exit(1)
 	}

@@ -117,10 +117,15 @@ func copySys(out string, _ *golden.Manifest) error {
 	return nil
 }
 
-// ignoredNetDevice is cAdvisor's list (lo, veth, docker, nerdctl) plus this
-// project's test bridges.
+// ignoredNetDevice is cAdvisor's list plus this project's test bridges
+// (kss*), which come and go with other tests on the machine.
 func ignoredNetDevice(name string) bool {
-	for _, prefix := range []string{"lo", "veth", "docker", "nerdctl", "kss"} {
+	return cadvisorIgnoredNetDevice(name) || strings.HasPrefix(strings.ToLower(name), "kss")
+}
+
+// cadvisorIgnoredNetDevice is cAdvisor's list: lo, veth, docker, nerdctl.
+func cadvisorIgnoredNetDevice(name string) bool {
+	for _, prefix := range []string{"lo", "veth", "docker", "nerdctl"} {
 		if strings.HasPrefix(strings.ToLower(name), prefix) {
 			return true
 		}
