@@ -4,7 +4,7 @@ BIN      := bin/kubelet-stats-server
 PKG      := ./cmd/kubelet-stats-server
 # Unit and live-cgroup tests: everything except the end-to-end suites under
 # test/, plus the golden tier, which needs neither root nor a runtime.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/') ./test/golden/
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/') ./test/golden/...
 E2E_PKGS  = $(shell $(GO) list ./test/...)
 APT_PKGS := containerd runc containernetworking-plugins
 # The version --version prints, the startup log and the image labels carry:
