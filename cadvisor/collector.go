@@ -44,7 +44,11 @@ type Config struct {
 	// scheduler's 10 ms preemption (and the network poller for sysmon's),
 	// which put /stats/summary's p99 at 39 ms on a busy 2-core node.
 	Workers int
-	Logger  klog.Logger
+	// OnCgroupEvent, when set, is told of every cgroup discovery adds to or
+	// removes from the tracked set (events_discovery.go). It is called with
+	// discovery's lock held and must not block.
+	OnCgroupEvent func(CgroupEvent)
+	Logger        klog.Logger
 }
 
 const (

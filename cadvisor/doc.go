@@ -22,6 +22,12 @@
 //     machine facts, filesystem usage and process limits.
 //   - WatchOOMKills (OOMKill): the kernel's OOM kills from /dev/kmsg, from
 //     the moment it starts.
+//   - Config.OnCgroupEvent (CgroupEvent): the cgroups discovery adds and
+//     removes, for cAdvisor's container creation and deletion events.
+//   - EventStore (NewEventStore, Add, Query, Watch, Close) with Event,
+//     EventPod, EventType, EventLimits, EventQuery and EventWatch: recent
+//     events bounded per type in count and age, and watches that are
+//     dropped, never waited for, when they fall behind.
 //
 // What cAdvisor semantics each value follows is documented on the types;
 // docs/compatibility.md lists where they differ from the kubelet's.

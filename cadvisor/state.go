@@ -73,6 +73,7 @@ func (c *Collector) refresh(name string, respec bool) {
 		if e != nil {
 			c.logger.V(4).Info("Cgroup removed", "cgroup", name)
 			c.store.remove(e)
+			c.notifyRemoved(name)
 		}
 		return
 	}
@@ -80,6 +81,7 @@ func (c *Collector) refresh(name string, respec bool) {
 		e = &entry{name: name, pod: podCgroupOf(name), ring: newSampleRing(c.ringSize)}
 		e.state.Store(c.newState(name, paths))
 		c.store.add(e)
+		c.notifyAdded(e)
 		c.logger.V(4).Info("Cgroup added", "cgroup", name)
 		return
 	}
