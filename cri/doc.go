@@ -7,7 +7,8 @@
 // ListContainerStats) and image filesystem usage (ImageFsInfo), and for
 // /pods what the kubelet's pod status is made of: one sandbox's or
 // container's status (PodSandboxStatus, ContainerStatus) and the runtime's
-// name (RuntimeName); Dial asks for the Version when it probes. It does no
+// name (RuntimeName); Dial asks for the Version when it probes, and
+// RuntimeVersion gives it to --register-node's nodeInfo. It does no
 // stats math and keeps no state besides the connection.
 //
 // Dial never blocks on the runtime: gRPC reconnects on its own, with the

@@ -38,6 +38,8 @@ type Options struct {
 
 	// Secure holds the secure port's and the healthz port's flags.
 	Secure SecureOptions
+	// Register holds the flags of --register-node.
+	Register RegisterOptions
 }
 
 // NewOptions returns the defaults.
@@ -101,6 +103,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.VolumeStatsAggPeriod, "volume-stats-agg-period", o.VolumeStatsAggPeriod,
 		"How often the pods' volumes under <root-dir>/pods/<uid>/volumes are measured (du and statfs) in the background; each pod's volumes every one to two periods. 0 disables volume stats.")
 	o.Secure.AddFlags(fs)
+	o.Register.AddFlags(fs)
 }
 
 // Validate checks flag values and fills derived defaults.
@@ -141,5 +144,5 @@ func (o *Options) Validate() error {
 	if err := o.Secure.Validate(); err != nil {
 		return err
 	}
-	return nil
+	return o.Register.Validate(o.Secure.Kubeconfig)
 }

@@ -116,8 +116,14 @@ func Run(ctx context.Context, opts *Options) error {
 		Logger:           logger.WithName("provider"),
 	})
 	go stats.Run(ctx)
+	registration, err := startRegistration(ctx, logger, opts, machine, stats, runtime)
+	if err != nil {
+		return err
+	}
+	// After the ports: the node is marked NotReady on the way out.
+	defer registration.stop()
 	go func() {
-		if err := cadvisor.WatchOOMKills(ctx, stats.RecordOOMKill); err != nil {
+		if err := cadvisor.WatchOOMKills(ctx, registration.recordOOMKill(stats.RecordOOMKill)); err != nil {
 			// Without /dev/kmsg (an unprivileged container) only the OOM
 			// kill log and counter are missing; the cgroups' own OOM
 			// counters still feed the stats.
