@@ -246,7 +246,7 @@ func controllerFiles(reader controllerReader) []string {
 			add(r.cpu, "cpu.stat")
 		}
 		if r.cpuacct != "" {
-			add(r.cpuacct, "cpuacct.stat", "cpuacct.usage_percpu")
+			add(r.cpuacct, "cpuacct.stat", "cpuacct.usage_percpu", "cpuacct.usage")
 		}
 	case *v2Reader:
 		if r.memory {

@@ -111,9 +111,11 @@ func (r *v1Reader) readMemory(buf *[]byte, mem *MemoryStats) error {
 	return nil
 }
 
-// readCPU reads cpu.stat's CFS counters, then cpuacct.stat's user and
-// system split and, last, the per-CPU usage, whose sum is the total: the
-// kernel's cpuacct.usage is that same sum over the possible CPUs.
+// readCPU reads cpu.stat's CFS counters, cpuacct.stat's user and system
+// split, the per-CPU usage and, last, the total. The kernel computes
+// cpuacct.usage as the sum of the per-CPU counters, but reads each file at
+// its own moment: the total is read from its own file, as the library and
+// so the kubelet read it, and last, right before the sample is stamped.
 func (r *v1Reader) readCPU(buf *[]byte, s *Sample) error {
 	if r.cpu != "" {
 		data, err := readFileAt(*buf, unix.AT_FDCWD, r.cpu, "cpu.stat")
@@ -148,14 +150,10 @@ func (r *v1Reader) readCPU(buf *[]byte, s *Sample) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.cpuacct, err)
 	}
-	s.CPU.UsageTotal = 0
-	for _, v := range values {
-		s.CPU.UsageTotal += v
-	}
 	if len(values) > 0 {
 		s.CPU.PerCPU = append([]uint64(nil), values...)
 	}
-	return nil
+	return readValue(buf, unix.AT_FDCWD, r.cpuacct, "cpuacct.usage", &s.CPU.UsageTotal)
 }
 
 // v2Reader reads one cgroup2 directory. Which optional files exist is
