@@ -11,6 +11,11 @@
 //     rebuilt from the runtime's sandboxes, containers and their statuses
 //     (or the cgroup tree without a runtime).
 //   - Config, SystemCgroup, CgroupSampler, PodVolumeSource: wiring.
+//   - EventFeed (NewEventFeed, CgroupChanged, RecordOOMKill, Query, Watch,
+//     Close): cAdvisor's container events (creation, deletion, oom,
+//     oomKill) with the pod and container they belong to, one oomKill per
+//     kill whether the kernel log or a cgroup's counter saw it; Event,
+//     EventQuery, EventWatch and friends re-export the collector's types.
 //
 // Where the kubelet's behaviour is buggy or vague this package does better and
 // docs/compatibility.md says so.

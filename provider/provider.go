@@ -52,6 +52,9 @@ type Config struct {
 	ContainerLogsDir string
 	// Volumes has the pods' volume stats; nil leaves pods without volume.
 	Volumes PodVolumeSource
+	// Events receives each tick's names and OOM counters for the events
+	// API (events.go); nil for none.
+	Events *EventFeed
 	// Registerer receives the provider's own metrics; nil keeps them private.
 	Registerer prometheus.Registerer
 	Logger     klog.Logger
@@ -167,6 +170,7 @@ func (p *Provider) Tick(ctx context.Context) {
 	p.addPodList(statusCtx, view, pods.legacy, snapshot)
 	cancel()
 	p.publish(snapshot, start, len(view.Cgroups))
+	p.observeEvents(view, snapshot)
 }
 
 // statusContext bounds the status calls /pods makes inside the tick (of

@@ -1,0 +1,212 @@
+package provider
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+)
+
+// The events API's types, from the collector's event store, named here so
+// that the server depends on this package alone.
+type (
+	Event      = cadvisor.Event
+	EventPod   = cadvisor.EventPod
+	EventType  = cadvisor.EventType
+	EventQuery = cadvisor.EventQuery
+	EventWatch = cadvisor.EventWatch
+)
+
+// The event types.
+const (
+	EventOOM               = cadvisor.EventOOM
+	EventOOMKill           = cadvisor.EventOOMKill
+	EventContainerCreation = cadvisor.EventContainerCreation
+	EventContainerDeletion = cadvisor.EventContainerDeletion
+)
+
+// Errors of EventFeed.Watch.
+var (
+	ErrEventStoreClosed = cadvisor.ErrEventStoreClosed
+	ErrTooManyWatches   = cadvisor.ErrTooManyWatches
+)
+
+// EventFeedConfig configures NewEventFeed.
+type EventFeedConfig struct {
+	// Limits bound the events kept per type.
+	Limits cadvisor.EventLimits
+	// Interval is the housekeeping interval, which paces how long an event
+	// waits for the runtime to name its pod.
+	Interval time.Duration
+	Logger   klog.Logger
+}
+
+// EventFeed gathers cAdvisor's container events into an event store:
+// creation and deletion from discovery (CgroupChanged), oom and oomKill from
+// the kernel log (RecordOOMKill) and from the cgroups' oom_kill counters
+// (each tick), deduplicated so that one kill is one oomKill event. Events
+// of a pod's cgroups carry its namespace, name and UID and the container's
+// name, from the runtime's view of each tick: an event the newest view
+// cannot name yet (a container that just started) waits, together with
+// the pod's later events so that their order holds, until a tick names it
+// or identityTicks ticks have passed. Everything else is stored at once.
+type EventFeed struct {
+	store        *cadvisor.EventStore
+	logger       klog.Logger
+	identityWait time.Duration
+	now          func() time.Time
+
+	// index is the newest tick's; nil before the first.
+	index atomic.Pointer[eventIndex]
+
+	mu sync.Mutex
+	// pending are events waiting for their pod's name, in the order they
+	// happened; waiting counts them per pod UID.
+	pending []pendingEvent
+	waiting map[string]int
+	oom     oomTracker
+}
+
+type pendingEvent struct {
+	event  cadvisor.Event
+	podUID string
+	since  time.Time
+}
+
+const (
+	// identityTicks and minIdentityWait bound how long an event waits for
+	// its pod's name: the runtime's answers arrive beside the tick and may
+	// lag it by one.
+	identityTicks   = 3
+	minIdentityWait = 5 * time.Second
+	// maxPendingEvents bounds the waiting events should ticks stall; the
+	// oldest is stored unnamed to make room.
+	maxPendingEvents = 4096
+)
+
+// NewEventFeed returns a feed storing into a new event store.
+func NewEventFeed(cfg EventFeedConfig) *EventFeed {
+	logger := cfg.Logger
+	if logger.GetSink() == nil {
+		logger = klog.Background()
+	}
+	return &EventFeed{
+		store:        cadvisor.NewEventStore(cfg.Limits),
+		logger:       logger,
+		identityWait: max(identityTicks*cfg.Interval, minIdentityWait),
+		now:          time.Now,
+		waiting:      map[string]int{},
+	}
+}
+
+// CgroupChanged records discovery's addition or removal of a cgroup as a
+// containerCreation or containerDeletion event. It is the collector's
+// Config.OnCgroupEvent and never blocks.
+func (f *EventFeed) CgroupChanged(change cadvisor.CgroupEvent) {
+	ev := cadvisor.Event{Type: cadvisor.EventContainerCreation, Cgroup: change.Name, Time: change.Time}
+	if change.Removed {
+		ev.Type, ev.ExitCode = cadvisor.EventContainerDeletion, -1
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.addLocked(ev)
+}
+
+// RecordOOMKill records a kernel log OOM kill as cAdvisor does, as an oom
+// event of the cgroup whose limit was hit and an oomKill event of the
+// killed process's cgroup, with its pid and name.
+func (f *EventFeed) RecordOOMKill(kill cadvisor.OOMKill) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.oom.kmsgKill(kill.Cgroup)
+	f.addLocked(cadvisor.Event{Type: cadvisor.EventOOM, Cgroup: kill.LimitCgroup, Time: kill.Time})
+	f.addLocked(cadvisor.Event{Type: cadvisor.EventOOMKill, Cgroup: kill.Cgroup, Time: kill.Time, PID: kill.PID, ProcessName: kill.ProcessName})
+}
+
+// Query returns the stored events q selects (cadvisor.EventStore.Query).
+func (f *EventFeed) Query(q EventQuery) []Event { return f.store.Query(q) }
+
+// Watch starts a watch of the events q selects (cadvisor.EventStore.Watch).
+func (f *EventFeed) Watch(q EventQuery) (*EventWatch, error) { return f.store.Watch(q) }
+
+// Close ends every watch; call it at shutdown, so that streaming requests
+// end and the servers can stop.
+func (f *EventFeed) Close() { f.store.Close() }
+
+// observe is the tick's part: it indexes the tick's names, turns counter
+// rises into events, and stores the waiting events the new names name or
+// that waited long enough.
+func (f *EventFeed) observe(view *cadvisor.View, snap *Snapshot, identity *runtimeIdentity) {
+	idx := newEventIndex(snap, identity)
+	f.index.Store(idx)
+	now := f.now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if view != nil {
+		for _, ev := range f.oom.observe(view) {
+			f.addLocked(ev)
+		}
+	}
+	f.releaseLocked(idx, now)
+}
+
+// addLocked stores ev at once unless it belongs to a pod that has events
+// waiting or that the newest index cannot name.
+func (f *EventFeed) addLocked(ev cadvisor.Event) {
+	uid := podUIDOf(ev.Cgroup)
+	if uid == "" {
+		f.store.Add(ev)
+		return
+	}
+	p := pendingEvent{event: ev, podUID: uid, since: f.now()}
+	if named := f.index.Load().name(&p.event, uid); named && f.waiting[uid] == 0 {
+		f.store.Add(p.event)
+		return
+	}
+	f.pending = append(f.pending, p)
+	f.waiting[uid]++
+	if len(f.pending) > maxPendingEvents {
+		f.logger.V(2).Info("Too many events waiting for their pod's name; storing the oldest unnamed", "cgroup", f.pending[0].event.Cgroup)
+		f.storeLocked(f.pending[0])
+		clear(f.pending[:1])
+		f.pending = f.pending[1:]
+	}
+}
+
+// releaseLocked stores, in order, every waiting event that idx names or
+// that waited identityWait, unless an earlier event of its pod still waits.
+func (f *EventFeed) releaseLocked(idx *eventIndex, now time.Time) {
+	var blocked map[string]bool
+	kept := f.pending[:0]
+	for _, p := range f.pending {
+		if !blocked[p.podUID] && (idx.name(&p.event, p.podUID) || now.Sub(p.since) >= f.identityWait) {
+			f.storeLocked(p)
+			continue
+		}
+		if blocked == nil {
+			blocked = map[string]bool{}
+		}
+		blocked[p.podUID] = true
+		kept = append(kept, p)
+	}
+	clear(f.pending[len(kept):])
+	f.pending = kept
+}
+
+func (f *EventFeed) storeLocked(p pendingEvent) {
+	f.store.Add(p.event)
+	if f.waiting[p.podUID]--; f.waiting[p.podUID] <= 0 {
+		delete(f.waiting, p.podUID)
+	}
+}
+
+// observeEvents hands one tick's view, snapshot and runtime view to the
+// event feed, if there is one.
+func (p *Provider) observeEvents(view *cadvisor.View, snap *Snapshot) {
+	if p.cfg.Events != nil {
+		p.cfg.Events.observe(view, snap, p.lastIdentity)
+	}
+}
