@@ -4,7 +4,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const (
@@ -109,3 +111,28 @@ type discardWriter struct{ header http.Header }
 func (w discardWriter) Header() http.Header       { return w.header }
 func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (discardWriter) WriteHeader(int)             {}
+
+// cpuMeter reports the process's CPU time (user+system) per op next to the
+// wall time: on a shared machine wall time swings with other load, CPU time
+// much less.
+type cpuMeter struct {
+	b     *testing.B
+	start time.Duration
+}
+
+func startCPUMeter(b *testing.B) cpuMeter {
+	b.ResetTimer()
+	return cpuMeter{b: b, start: processCPUTime()}
+}
+
+func (m cpuMeter) report() {
+	m.b.ReportMetric(float64((processCPUTime()-m.start).Nanoseconds())/float64(m.b.N), "cpu-ns/op")
+}
+
+func processCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,18 +1,26 @@
 package server
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	cadvisormetrics "github.com/google/cadvisor/container"
 	cadvisorapi "github.com/google/cadvisor/info/v1"
-	cadvisorapiv2 "github.com/google/cadvisor/info/v2"
-	"github.com/google/cadvisor/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
-	"k8s.io/utils/clock"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"k8s.io/klog/v2"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 )
@@ -21,97 +29,255 @@ import (
 // and Lens scrape container metrics (pkg/kubelet/server/server.go).
 const cadvisorMetricsPath = "/metrics/cadvisor"
 
-// cadvisorMetricSet is the kubelet's includedMetrics
-// (InstallDefaultHandlers), plus pressure metrics where its IsPsiEnabled
-// would add them.
-func cadvisorMetricSet(psi bool) cadvisormetrics.MetricSet {
-	set := cadvisormetrics.MetricSet{
-		cadvisormetrics.CpuUsageMetrics:     struct{}{},
-		cadvisormetrics.MemoryUsageMetrics:  struct{}{},
-		cadvisormetrics.CpuLoadMetrics:      struct{}{},
-		cadvisormetrics.DiskIOMetrics:       struct{}{},
-		cadvisormetrics.DiskUsageMetrics:    struct{}{},
-		cadvisormetrics.NetworkUsageMetrics: struct{}{},
-		cadvisormetrics.AppMetrics:          struct{}{},
-		cadvisormetrics.ProcessMetrics:      struct{}{},
-		cadvisormetrics.OOMMetrics:          struct{}{},
-	}
-	if psi {
-		set[cadvisormetrics.PressureMetrics] = struct{}{}
-	}
-	return set
-}
-
-// cadvisorRequest is what the kubelet asks cAdvisor's collector for: every
-// container below "/" by name, newest sample only.
-var cadvisorRequest = cadvisorapiv2.RequestOptions{IdType: cadvisorapiv2.TypeName, Count: 1, Recursive: true}
-
-// installCadvisorMetrics adds /metrics/cadvisor: cAdvisor's own Prometheus
-// collectors (machine and containers) with the kubelet's metric set and
-// labels, fed from the snapshot's cgroup view instead of a cAdvisor
-// manager, and served like /metrics/resource.
+// installCadvisorMetrics adds /metrics/cadvisor: what cAdvisor's
+// collectors produce with the kubelet's metric set and labels (plus the
+// pressure families where its IsPsiEnabled would add them), written from
+// the snapshot's cgroup view and served like the kubelet's promhttp
+// handler.
 func installCadvisorMetrics(c filteringContainer, summary *summaryHandler, processStart time.Time, psi bool) {
-	set := cadvisorMetricSet(psi)
-	c.Handle(cadvisorMetricsPath, &snapshotMetricsHandler{
-		logger: summary.logger, source: summary.source, bodies: summary.bodies,
-		opts:      promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ProcessStartTime: processStart},
+	opts := promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ProcessStartTime: processStart}
+	h := &cadvisorMetricsHandler{
+		logger: summary.logger, source: summary.source, psi: psi,
+		// Negotiation, headers and errors exactly as promhttp's, from a
+		// handler over no metrics: its response carries everything but
+		// the body.
+		negotiate: promhttp.HandlerFor(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return nil, nil }), opts),
+	}
+	h.other = &snapshotMetricsHandler{
+		logger: summary.logger, source: summary.source, bodies: summary.bodies, opts: opts,
 		responses: func(b *snapshotBodies) *metricsResponses { return &b.cadvisorMetrics },
 		families: func(snap *provider.Snapshot) ([]*dto.MetricFamily, error) {
-			return cadvisorMetrics(snap.Legacy, set)
+			body, err := h.bodyFor(snap).get(h.build)
+			if err != nil {
+				return nil, err
+			}
+			return body.families()
 		},
 		beforeFirstSnapshot: func() []*dto.MetricFamily { return nil },
-	})
+	}
+	c.Handle(cadvisorMetricsPath, h)
 }
 
-// cadvisorMetrics gathers cAdvisor's machine and container collectors over
-// one snapshot's view.
-func cadvisorMetrics(legacy *provider.Legacy, set cadvisormetrics.MetricSet) ([]*dto.MetricFamily, error) {
+// cadvisorMetricsHandler serves /metrics/cadvisor. The text exposition of
+// a snapshot is written once, gzip-compressed, by whichever scrape of the
+// snapshot comes first (a build at 2,000 cgroups takes a fraction of a
+// second), and every scrape of that snapshot is answered from it: gzip as
+// it is, identity decompressed on the fly. A scrape that negotiates another
+// format (protobuf) gets the same families parsed back from the text,
+// encoded once per snapshot and format.
+type cadvisorMetricsHandler struct {
+	logger    klog.Logger
+	source    SnapshotSource
+	psi       bool
+	negotiate http.Handler
+	other     *snapshotMetricsHandler
+	newest    atomic.Pointer[cadvisorBody]
+
+	mu      sync.Mutex
+	headers map[string]http.Header
+}
+
+func (h *cadvisorMetricsHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	snap := h.source.Current()
+	if snap == nil {
+		h.negotiate.ServeHTTP(w, req) // no families yet: an empty 200, as before the first gather
+		return
+	}
+	negotiated := h.negotiated(req)
+	encoding := negotiated.Get("Content-Encoding")
+	if expfmt.Format(negotiated.Get("Content-Type")).FormatType() != expfmt.TypeTextPlain ||
+		(encoding != "" && encoding != "gzip") {
+		h.other.ServeHTTP(w, req)
+		return
+	}
+	body, err := h.bodyFor(snap).get(h.build)
+	if err != nil {
+		h.logger.Error(err, "Error gathering metrics", "request", req.URL.Path, "snapshot", snap.Generation)
+		h.other.ServeHTTP(w, req) // promhttp's error answer
+		return
+	}
+	header := w.Header()
+	for name, values := range negotiated {
+		if name != "Content-Length" {
+			header[name] = slices.Clone(values)
+		}
+	}
+	if encoding == "gzip" {
+		header.Set("Content-Length", strconv.Itoa(len(body.gzip)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body.gzip) // a client gone mid-body is not our error
+		return
+	}
+	header.Set("Content-Length", strconv.Itoa(body.size))
+	w.WriteHeader(http.StatusOK)
+	if err := body.decompress(w); err != nil {
+		h.logger.V(4).Info("Writing /metrics/cadvisor ended early", "err", err)
+	}
+}
+
+// negotiated returns the headers promhttp answers req with, recorded once
+// per Accept × Accept-Encoding (they depend on nothing else) for up to
+// maxCachedResponseVariants pairs. The result is shared: callers copy it.
+func (h *cadvisorMetricsHandler) negotiated(req *http.Request) http.Header {
+	key := strings.Join(req.Header.Values("Accept"), ",") + "\x00" + strings.Join(req.Header.Values("Accept-Encoding"), ",")
+	h.mu.Lock()
+	header, ok := h.headers[key]
+	h.mu.Unlock()
+	if ok {
+		return header
+	}
+	header = record(h.negotiate, req).header
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.headers) < maxCachedResponseVariants {
+		if h.headers == nil {
+			h.headers = map[string]http.Header{}
+		}
+		h.headers[key] = header
+	}
+	return header
+}
+
+// build writes the exposition of snap.
+func (h *cadvisorMetricsHandler) build(snap *provider.Snapshot) (*cadvisorText, error) {
+	in, err := newCadvisorSnapshot(snap.Legacy, h.psi, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var compressed bytes.Buffer
+	// BestSpeed: the text of 2,500 cgroups is about 40 MB, and the default
+	// level nearly doubles the build's CPU for a body 11 % smaller.
+	gz, _ := gzip.NewWriterLevel(&compressed, gzip.BestSpeed)
+	counted := &sizeWriter{w: gz}
+	if err := writeCadvisorText(counted, in); err != nil {
+		return nil, fmt.Errorf("write /metrics/cadvisor: %w", err)
+	}
+	if err := gz.Close(); err != nil {
+		return nil, fmt.Errorf("compress /metrics/cadvisor: %w", err)
+	}
+	return &cadvisorText{gzip: slices.Clip(compressed.Bytes()), size: counted.n}, nil
+}
+
+// bodyFor returns the cache entry for snap's generation; a request still
+// holding an older snapshot than the cached one gets a private entry, so
+// that a slow request cannot evict the newer body.
+func (h *cadvisorMetricsHandler) bodyFor(snap *provider.Snapshot) *cadvisorBody {
+	for {
+		cached := h.newest.Load()
+		switch {
+		case cached != nil && cached.snapshot.Generation == snap.Generation:
+			return cached
+		case cached != nil && cached.snapshot.Generation > snap.Generation:
+			return &cadvisorBody{snapshot: snap}
+		}
+		fresh := &cadvisorBody{snapshot: snap}
+		if h.newest.CompareAndSwap(cached, fresh) {
+			return fresh
+		}
+	}
+}
+
+// cadvisorBody is one snapshot's exposition, built on first use.
+type cadvisorBody struct {
+	snapshot *provider.Snapshot
+	once     sync.Once
+	text     *cadvisorText
+	err      error
+}
+
+func (b *cadvisorBody) get(build func(*provider.Snapshot) (*cadvisorText, error)) (*cadvisorText, error) {
+	b.once.Do(func() { b.text, b.err = build(b.snapshot) })
+	return b.text, b.err
+}
+
+// cadvisorText is a written exposition: gzip-compressed, with its size.
+type cadvisorText struct {
+	gzip []byte
+	size int
+}
+
+func (t *cadvisorText) decompress(w io.Writer) error {
+	r, err := gzip.NewReader(bytes.NewReader(t.gzip))
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(w, r)
+	return err
+}
+
+// families parses the text back into metric families, for the formats
+// other than text.
+func (t *cadvisorText) families() ([]*dto.MetricFamily, error) {
+	r, err := gzip.NewReader(bytes.NewReader(t.gzip))
+	if err != nil {
+		return nil, err
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	parsed, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("parse our /metrics/cadvisor: %w", err)
+	}
+	out := make([]*dto.MetricFamily, 0, len(parsed))
+	for _, family := range parsed {
+		out = append(out, family)
+	}
+	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return out, nil
+}
+
+// sizeWriter counts what passes through it.
+type sizeWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *sizeWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
+}
+
+// newCadvisorSnapshot gathers what cAdvisor's collectors read from one
+// snapshot's view: every tracked cgroup with its newest sample, as the
+// kubelet's recursive request from "/" with count 1.
+func newCadvisorSnapshot(legacy *provider.Legacy, psi bool, now time.Time) (*cadvisorSnapshot, error) {
 	if legacy == nil {
 		return nil, errors.New("the snapshot has no cgroup view")
 	}
-	source := legacyInfoProvider{legacy: legacy}
-	registry := prometheus.NewRegistry()
-	for _, collector := range []prometheus.Collector{
-		metrics.NewPrometheusMachineCollector(source, set),
-		metrics.NewPrometheusCollector(source, kubeletContainerLabels(legacy), set, clock.RealClock{}, cadvisorRequest),
-	} {
-		if err := registry.Register(collector); err != nil {
-			return nil, fmt.Errorf("register cAdvisor collector: %w", err)
-		}
-	}
-	return registry.Gather()
-}
-
-// legacyInfoProvider is cAdvisor's infoProvider over a snapshot's view.
-type legacyInfoProvider struct {
-	legacy *provider.Legacy
-}
-
-// GetRequestedContainersInfo answers the kubelet's one request. Per-CPU
-// usage is dropped, as cAdvisor drops it when PercpuUsageMetrics is not in
-// the metric set, so that cpu usage comes as one cpu="total" series.
-func (p legacyInfoProvider) GetRequestedContainersInfo(string, cadvisorapiv2.RequestOptions) (map[string]*cadvisorapi.ContainerInfo, error) {
-	infos := p.legacy.AllContainerInfo() // fresh objects: ours to change
-	for _, info := range infos {
+	in := &cadvisorSnapshot{containers: legacy.AllContainerInfo(), labels: kubeletContainerLabels(legacy), now: now, psi: psi}
+	// Per-CPU usage is dropped, as cAdvisor drops it when
+	// PercpuUsageMetrics is not in the metric set, so that cpu usage comes
+	// as one cpu="total" series.
+	for _, info := range in.containers {
 		for _, stats := range info.Stats {
 			stats.Cpu.Usage.PerCpu = nil
 		}
 	}
-	return infos, nil
+	if version, ok := legacy.VersionInfo(); ok {
+		in.version = version
+	}
+	if machine, ok := legacy.MachineInfo(); ok {
+		in.machine = machine
+	}
+	return in, nil
 }
 
-func (p legacyInfoProvider) GetVersionInfo() (*cadvisorapi.VersionInfo, error) {
-	if version, ok := p.legacy.VersionInfo(); ok {
-		return version, nil
+// cadvisorMetrics is the snapshot's /metrics/cadvisor as metric families
+// (tests, and the formats other than text).
+func cadvisorMetrics(legacy *provider.Legacy, psi bool, now time.Time) ([]*dto.MetricFamily, error) {
+	in, err := newCadvisorSnapshot(legacy, psi, now)
+	if err != nil {
+		return nil, err
 	}
-	return nil, errors.New("machine facts unknown")
-}
-
-func (p legacyInfoProvider) GetMachineInfo() (*cadvisorapi.MachineInfo, error) {
-	if machine, ok := p.legacy.MachineInfo(); ok {
-		return machine, nil
+	var compressed bytes.Buffer
+	gz := gzip.NewWriter(&compressed)
+	if err := writeCadvisorText(gz, in); err != nil {
+		return nil, err
 	}
-	return nil, errors.New("machine facts unknown")
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return (&cadvisorText{gzip: compressed.Bytes()}).families()
 }
 
 // The kubelet's label keys (pkg/kubelet/types/labels.go), which CRI
@@ -128,8 +294,8 @@ const (
 // a sandbox, or any cgroup when pods come from the cgroup tree without a
 // runtime) is named as the summary names it: its container, if it is one,
 // and the pod whose cgroup holds it.
-func kubeletContainerLabels(legacy *provider.Legacy) metrics.ContainerLabelsFunc {
-	return func(c *cadvisorapi.ContainerInfo) map[string]string {
+func kubeletContainerLabels(legacy *provider.Legacy) func(*cadvisorapi.ContainerInfo) [numBaseLabels]string {
+	return func(c *cadvisorapi.ContainerInfo) [numBaseLabels]string {
 		var name string
 		if len(c.Aliases) > 0 {
 			name = c.Aliases[0]
@@ -144,13 +310,9 @@ func kubeletContainerLabels(legacy *provider.Legacy) metrics.ContainerLabelsFunc
 				container = owned
 			}
 		}
-		return map[string]string{
-			metrics.LabelID:    c.Name,
-			metrics.LabelName:  name,
-			metrics.LabelImage: c.Spec.Image,
-			"pod":              podName,
-			"namespace":        namespace,
-			"container":        container,
-		}
+		var labels [numBaseLabels]string
+		labels[containerLabel], labels[idLabel], labels[imageLabel] = container, c.Name, c.Spec.Image
+		labels[nameLabel], labels[namespaceLabel], labels[podLabel] = name, namespace, podName
+		return labels
 	}
 }

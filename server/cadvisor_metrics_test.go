@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	cadvisorapi "github.com/google/cadvisor/info/v1"
 	dto "github.com/prometheus/client_model/go"
@@ -77,6 +79,12 @@ var ioDisk = cadvisor.DiskIO{Major: 254, Minor: 0, Bytes: [cadvisor.NumIOOps]uin
 // root's and the app container's samples and the disk in the machine facts.
 func newIOTestServer(t *testing.T) *testServer {
 	t.Helper()
+	src := &fakeSource{}
+	src.snapshot.Store(newIOTestServerSnapshot())
+	return newTestServer(t, Config{}, src)
+}
+
+func newIOTestServerSnapshot() *provider.Snapshot {
 	view := legacyView()
 	for _, name := range []string{"/", legacyPodCgroup + "/ctr-app"} {
 		for _, s := range view.Cgroups[name].Samples {
@@ -91,9 +99,7 @@ func newIOTestServer(t *testing.T) *testServer {
 		Containers: []provider.LegacyContainer{{Name: "app", ID: "ctr-app", Cgroup: legacyPodCgroup + "/ctr-app",
 			Labels: map[string]string{"io.kubernetes.container.name": "app"}}},
 	}})
-	src := &fakeSource{}
-	src.snapshot.Store(snap)
-	return newTestServer(t, Config{}, src)
+	return snap
 }
 
 // TestCadvisorMetricsShapeMatchesKubelet compares /metrics/cadvisor with the
@@ -196,31 +202,39 @@ func TestCadvisorMetricsBeforeFirstSnapshot(t *testing.T) {
 	}
 }
 
+// BenchmarkCadvisorMetricsHandler scrapes /metrics/cadvisor with gzip, as
+// Prometheus does, at 110 and 500 pods × 3 containers (2 samples per
+// cgroup, what the collector keeps as Samples): the same snapshot again
+// (a replay) and a new snapshot every scrape (a build).
 func BenchmarkCadvisorMetricsHandler(b *testing.B) {
-	src := &fakeSource{}
-	src.publish(1, craftedSummary(), cpuAndMemorySummary())
-	snap := syntheticLegacySnapshot(110, 3, 12)
-	src.snapshot.Store(snap)
-	handler := newReadOnlyHandler(Config{Logger: discardLogger()}, src, &fakeHealth{}, encodeSummary)
-	req, _ := http.NewRequest(http.MethodGet, cadvisorMetricsPath, nil)
-	req.Header.Set("Accept-Encoding", "gzip")
-	b.Run("one snapshot", func(b *testing.B) {
-		w := &countingWriter{header: http.Header{}}
-		for b.Loop() {
-			handler.ServeHTTP(w, req)
-		}
-		b.ReportMetric(float64(w.written)/float64(b.N), "bytes/op-body")
-	})
-	b.Run("new snapshot each scrape", func(b *testing.B) {
-		w := &countingWriter{header: http.Header{}}
-		for b.Loop() {
-			fresh := *snap
-			fresh.Generation++
-			snap = &fresh
-			src.snapshot.Store(snap)
-			handler.ServeHTTP(w, req)
-		}
-	})
+	for _, pods := range []int{110, 500} {
+		src := &fakeSource{}
+		snap := syntheticLegacySnapshot(pods, 3, 2)
+		src.snapshot.Store(snap)
+		handler := newReadOnlyHandler(Config{Logger: discardLogger()}, src, &fakeHealth{}, encodeSummary)
+		req, _ := http.NewRequest(http.MethodGet, cadvisorMetricsPath, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		b.Run(fmt.Sprintf("pods=%d/one snapshot", pods), func(b *testing.B) {
+			w := &countingWriter{header: http.Header{}}
+			for b.Loop() {
+				handler.ServeHTTP(w, req)
+			}
+			b.ReportMetric(float64(w.written)/float64(b.N), "bytes/op-body")
+		})
+		b.Run(fmt.Sprintf("pods=%d/new snapshot each scrape", pods), func(b *testing.B) {
+			w := &countingWriter{header: http.Header{}}
+			cpu := startCPUMeter(b)
+			for b.Loop() {
+				fresh := *snap
+				fresh.Generation++
+				snap = &fresh
+				src.snapshot.Store(snap)
+				handler.ServeHTTP(w, req)
+			}
+			cpu.report()
+			b.ReportMetric(float64(len(snap.Legacy.AllContainerInfo())), "cgroups")
+		})
+	}
 }
 
 // specLimitView is the root and three cgroups: unlimited on v2 (memory.max
@@ -249,7 +263,7 @@ func specLimitView() *cadvisor.View {
 func TestCadvisorMetricsUnlimitedMemoryIsZero(t *testing.T) {
 	machine := &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30}
 	legacy := provider.NewLegacy(specLimitView(), machine, nil)
-	families, err := cadvisorMetrics(legacy, cadvisorMetricSet(false))
+	families, err := cadvisorMetrics(legacy, false, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +310,7 @@ func TestCadvisorMetricsLabelsWithoutRuntime(t *testing.T) {
 		},
 	}}
 	machine := &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30}
-	families, err := cadvisorMetrics(provider.NewLegacy(legacyView(), machine, pods), cadvisorMetricSet(false))
+	families, err := cadvisorMetrics(provider.NewLegacy(legacyView(), machine, pods), false, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

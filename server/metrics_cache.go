@@ -40,9 +40,10 @@ func (h *snapshotMetricsHandler) ServeHTTP(w http.ResponseWriter, req *http.Requ
 		return
 	}
 	responses := h.responses(h.bodies.bodiesFor(snap))
-	// Families are built for each variant recorded and then dropped: at 110
-	// pods cAdvisor's are tens of megabytes, the recorded gzip body a few
-	// hundred kilobytes, and real scrapers ask in one or two ways.
+	// Families are built for each variant recorded and then dropped: as
+	// objects they take tens of times the memory of the recorded body (for
+	// /metrics/cadvisor in protobuf, tens of megabytes at 500 pods), and
+	// real scrapers ask in one or two ways.
 	families := func() []*dto.MetricFamily {
 		families, err := h.families(snap)
 		if err != nil {
