@@ -263,7 +263,7 @@ func (s *EventStore) Watch(q EventQuery) (*EventWatch, error) {
 	case len(s.watches) >= maxWatches:
 		return nil, ErrTooManyWatches
 	}
-	w := &EventWatch{store: s, query: q, ch: make(chan Event, s.buffer)}
+	w := &EventWatch{store: s, query: q, ch: make(chan Event, s.buffer), done: make(chan struct{})}
 	s.watches[w] = struct{}{}
 	return w, nil
 }
@@ -283,6 +283,7 @@ func (s *EventStore) endLocked(w *EventWatch) {
 	if _, ok := s.watches[w]; ok {
 		delete(s.watches, w)
 		close(w.ch)
+		close(w.done)
 	}
 }
 
@@ -291,12 +292,18 @@ type EventWatch struct {
 	store   *EventStore
 	query   EventQuery
 	ch      chan Event
+	done    chan struct{}
 	dropped atomic.Bool
 }
 
 // Events delivers the watched events. It is closed when the watch ends:
 // stopped, dropped, or the store closed.
 func (w *EventWatch) Events() <-chan Event { return w.ch }
+
+// Done is closed when the watch ends, while Events may still hold the
+// events it had room for: a consumer busy elsewhere learns of a drop
+// without reading them.
+func (w *EventWatch) Done() <-chan struct{} { return w.done }
 
 // Dropped reports whether the store ended the watch because its buffer
 // was full: events were lost.

@@ -241,6 +241,11 @@ func TestEventWatchSlowIsDropped(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Add blocked on a watch that does not read")
 	}
+	select {
+	case <-slow.Done():
+	default:
+		t.Fatal("the slow watch's Done is open")
+	}
 	if !slow.Dropped() {
 		t.Fatal("the slow watch was not dropped")
 	}

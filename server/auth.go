@@ -289,6 +289,9 @@ var pathSubresources = []struct{ path, subresource string }{
 	{"/checkpoint/", "checkpoint"},
 	{"/statusz", "statusz"},
 	{"/flagz", "configz"},
+	// Ours: cAdvisor's events API, container events of the node like the
+	// cAdvisor JSON routes under /stats/.
+	{eventsAPIPath + "/", "stats"},
 }
 
 // requestSubresources are the subresources of nodes a request to path needs

@@ -6,6 +6,9 @@
 // Exported surface:
 //   - SnapshotSource, HealthChecker: what the server needs from the provider,
 //     defined here so that the server depends on two methods, not a package.
+//   - EventSource: what cAdvisor's events API (/api/v1.3/events, v2.0,
+//     v2.1; Config.Events) reads, queries and streams that a slow client
+//     cannot hold up and that end at shutdown (provider.EventFeed).
 //   - Config: logger and request limits.
 //   - NewReadOnlyHandler: the unauthenticated routes (/stats/summary, the
 //     kubelet v1.20 cAdvisor JSON routes /stats/, /stats/container,

@@ -44,6 +44,9 @@ type Config struct {
 	// PressureMetrics adds cAdvisor's PSI series to /metrics/cadvisor, as
 	// the kubelet does where the unified hierarchy has cpu.pressure.
 	PressureMetrics bool
+	// Events serves cAdvisor's events API (/api/v1.3/events and the v2.0
+	// and v2.1 paths) when set (events.go).
+	Events EventSource
 }
 
 const (
@@ -104,6 +107,7 @@ func newHandler(cfg Config, src SnapshotSource, health HealthChecker, encode sum
 	installResourceMetrics(c, summary, cfg.ProcessStartTime)
 	installCadvisorMetrics(c, summary, cfg.ProcessStartTime, cfg.PressureMetrics)
 	installPods(c, cfg, src)
+	installEvents(c, cfg)
 	installHealthz(c, health)
 	installDebuggingDisabled(c)
 	if cfg.Metrics != nil {

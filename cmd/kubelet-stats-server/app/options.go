@@ -40,6 +40,8 @@ type Options struct {
 	Secure SecureOptions
 	// Register holds the flags of --register-node.
 	Register RegisterOptions
+	// Events holds the event store's flags (events.go).
+	Events EventOptions
 }
 
 // NewOptions returns the defaults.
@@ -61,6 +63,7 @@ func NewOptions() *Options {
 		VolumeStatsAggPeriod:  time.Minute,
 
 		Secure: NewSecureOptions(),
+		Events: NewEventOptions(),
 	}
 }
 
@@ -104,6 +107,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"How often the pods' volumes under <root-dir>/pods/<uid>/volumes are measured (du and statfs) in the background; each pod's volumes every one to two periods. 0 disables volume stats.")
 	o.Secure.AddFlags(fs)
 	o.Register.AddFlags(fs)
+	o.Events.AddFlags(fs)
 }
 
 // Validate checks flag values and fills derived defaults.
@@ -142,6 +146,9 @@ func (o *Options) Validate() error {
 			o.StatsRetention, o.HousekeepingInterval)
 	}
 	if err := o.Secure.Validate(); err != nil {
+		return err
+	}
+	if err := o.Events.Validate(); err != nil {
 		return err
 	}
 	return o.Register.Validate(o.Secure.Kubeconfig)

@@ -67,6 +67,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("read machine facts: %w", err)
 	}
 	systemCgroups := resolveSystemCgroups(logger, opts)
+	events := newEventFeed(ctx, logger, opts)
 	collector, err := cadvisor.New(cadvisor.Config{
 		CgroupMount: opts.CgroupMount,
 		ProcRoot:    opts.ProcRoot,
@@ -74,7 +75,9 @@ func Run(ctx context.Context, opts *Options) error {
 		Tracked:     trackedCgroups(systemCgroups),
 		Retention:   opts.StatsRetention,
 		Interval:    opts.HousekeepingInterval,
-		Logger:      logger.WithName("collector"),
+		// Container creation and deletion events.
+		OnCgroupEvent: events.CgroupChanged,
+		Logger:        logger.WithName("collector"),
 	})
 	if err != nil {
 		return fmt.Errorf("create cgroup collector: %w", err)
@@ -112,6 +115,7 @@ func Run(ctx context.Context, opts *Options) error {
 		Volumes:       volumes,
 		// The kubelet keeps its container log symlinks next to the pod logs.
 		ContainerLogsDir: filepath.Join(filepath.Dir(opts.PodLogsDir), "containers"),
+		Events:           events,
 		Registerer:       registry,
 		Logger:           logger.WithName("provider"),
 	})
@@ -123,7 +127,7 @@ func Run(ctx context.Context, opts *Options) error {
 	// After the ports: the node is marked NotReady on the way out.
 	defer registration.stop()
 	go func() {
-		if err := cadvisor.WatchOOMKills(ctx, registration.recordOOMKill(stats.RecordOOMKill)); err != nil {
+		if err := cadvisor.WatchOOMKills(ctx, registration.recordOOMKill(recordOOMKills(stats.RecordOOMKill, events.RecordOOMKill))); err != nil {
 			// Without /dev/kmsg (an unprivileged container) only the OOM
 			// kill log and counter are missing; the cgroups' own OOM
 			// counters still feed the stats.
@@ -137,6 +141,7 @@ func Run(ctx context.Context, opts *Options) error {
 		ProcessStartTime: started,
 		// The kubelet's IsPsiEnabled: cpu.pressure at the unified mount.
 		PressureMetrics: fileExists(filepath.Join(opts.CgroupMount, "cpu.pressure")),
+		Events:          events,
 	}
 	ports, err := securePorts(logger, opts, serverConfig, stats)
 	if err != nil {
