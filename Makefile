@@ -85,6 +85,15 @@ golden-import:
 diff: deps
 	KSS_DIFF=1 $(GO) test -count=1 -v -timeout 40m ./test/diff/
 
+.PHONY: e2e-cluster
+# The cluster tier: etcd (Debian's etcd-server), kube-apiserver and kubectl
+# v1.36.3 and metrics-server v0.9.0 built from the Go module proxy
+# (test/cluster/tools.sh, cached in bin/cluster: about 15 minutes cold,
+# nothing warm) and this server registered as a node (--register-node) over
+# real containerd pods, all on loopback; see docs/deploy.md.
+e2e-cluster: deps
+	KSS_CLUSTER=1 $(GO) test -count=1 -v -timeout 45m ./test/cluster/
+
 # Longer fuzzing of the legacy endpoints' body and path parsing. Budgets are
 # counts, not durations: a -fuzztime duration races Go 1.26's fuzz
 # coordinator, which then fails with "context deadline exceeded" and no
