@@ -88,7 +88,7 @@ diff: deps
 .PHONY: e2e-cluster
 # The cluster tier: etcd (Debian's etcd-server), kube-apiserver and kubectl
 # v1.36.3 and metrics-server v0.9.0 built from the Go module proxy
-# (test/cluster/tools.sh, cached in bin/cluster: about 15 minutes cold,
+# (test/cluster/tools.sh, cached in bin/cluster: about 18 minutes cold,
 # nothing warm) and this server registered as a node (--register-node) over
 # real containerd pods, all on loopback; see docs/deploy.md.
 e2e-cluster: deps
