@@ -53,7 +53,7 @@ run: build
 	./$(BIN) --address=127.0.0.1 --read-only-port=10255 --cert-dir=bin/pki $(ARGS)
 
 # What CI runs. Installs what the end-to-end tests need on a fresh machine first.
-test: deps lint unit e2e
+test: deps lint unit e2e e2e-cluster
 
 # As root the live cgroup, tmpfs and containerd tests run; as another user
 # they skip, each saying why (go test -v lists them).
