@@ -10,6 +10,9 @@
 //     behind the cAdvisor JSON routes, and Pods, the /pods v1.PodList
 //     rebuilt from the runtime's sandboxes, containers and their statuses
 //     (or the cgroup tree without a runtime).
+//   - History, Series, Point (Legacy.History, Legacy.Pod): the samples the
+//     collector retains for each cgroup, lined up on the housekeeping
+//     passes, for the page's sparklines.
 //   - Config, SystemCgroup, CgroupSampler, PodVolumeSource: wiring.
 //   - EventFeed (NewEventFeed, CgroupChanged, RecordOOMKill, Query, Watch,
 //     Close): cAdvisor's container events (creation, deletion, oom,
