@@ -151,5 +151,5 @@ func (o *Options) Validate() error {
 	if err := o.Events.Validate(); err != nil {
 		return err
 	}
-	return o.Register.Validate(o.Secure.Kubeconfig)
+	return o.Register.Validate(o.Secure.Kubeconfig, o.Secure.Port)
 }

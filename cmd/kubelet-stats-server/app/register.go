@@ -42,8 +42,9 @@ func (o *RegisterOptions) AddFlags(fs *pflag.FlagSet) {
 		"With --register-node: the node's ExternalIP addresses (comma-separated), which the kubelet takes from a cloud provider.")
 }
 
-// Validate checks the flags; kubeconfig is --kubeconfig.
-func (o *RegisterOptions) Validate(kubeconfig string) error {
+// Validate checks the flags; kubeconfig is --kubeconfig and securePort
+// --port.
+func (o *RegisterOptions) Validate(kubeconfig string, securePort int) error {
 	if !o.RegisterNode {
 		if len(o.NodeIPs) > 0 || len(o.ExternalIPs) > 0 {
 			return fmt.Errorf("--node-ip and --node-external-ip need --register-node")
@@ -52,6 +53,9 @@ func (o *RegisterOptions) Validate(kubeconfig string) error {
 	}
 	if kubeconfig == "" {
 		return fmt.Errorf("--register-node needs --kubeconfig: the node is registered with its API server")
+	}
+	if securePort == 0 {
+		return fmt.Errorf("--register-node needs the secure port (--port): it is the node's kubelet endpoint, which the API server and metrics-server dial")
 	}
 	for _, list := range []struct {
 		flag string

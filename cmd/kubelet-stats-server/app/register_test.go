@@ -18,6 +18,7 @@ func TestValidateRegisterNode(t *testing.T) {
 		{"off", nil, ""},
 		{"on with kubeconfig", []string{"--register-node", "--kubeconfig=/k", "--node-ip=192.0.2.10", "--node-external-ip=127.0.0.1"}, ""},
 		{"on without kubeconfig", []string{"--register-node"}, "--register-node needs --kubeconfig"},
+		{"on without the secure port", []string{"--register-node", "--kubeconfig=/k", "--port=0"}, "needs the secure port"},
 		{"node ip without register", []string{"--node-ip=192.0.2.10"}, "need --register-node"},
 		{"bad node ip", []string{"--register-node", "--kubeconfig=/k", "--node-ip=node-a"}, `--node-ip "node-a"`},
 		{"bad external ip", []string{"--register-node", "--kubeconfig=/k", "--node-external-ip=1.2.3"}, "--node-external-ip"},
