@@ -31,10 +31,14 @@ type eventContainerRef struct {
 }
 
 func newEventIndex(snap *Snapshot, identity *runtimeIdentity) *eventIndex {
+	var sandboxes, containers int
+	if identity != nil {
+		sandboxes, containers = len(identity.sandboxes), len(identity.containers)
+	}
 	idx := &eventIndex{
-		pods:       map[string]eventPodRef{},
-		containers: map[string]eventContainerRef{},
-		sandboxes:  map[string]bool{},
+		pods:       make(map[string]eventPodRef, sandboxes),
+		containers: make(map[string]eventContainerRef, containers),
+		sandboxes:  make(map[string]bool, sandboxes),
 	}
 	if identity != nil {
 		for _, sandbox := range identity.sandboxes {

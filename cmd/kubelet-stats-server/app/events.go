@@ -26,8 +26,8 @@ type EventOptions struct {
 }
 
 // NewEventOptions returns the defaults: cAdvisor's age limit, a tenth of
-// its count limit (100,000 per type would let the store grow to about
-// 100 MB on a node with heavy pod churn).
+// its count limit (an event takes about 200 bytes: 100,000 per type would
+// let the store grow to 80 MB on a node with heavy pod churn).
 func NewEventOptions() EventOptions {
 	return EventOptions{EventLimit: "default=10000", AgeLimit: "default=24h"}
 }
