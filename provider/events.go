@@ -74,6 +74,9 @@ type pendingEvent struct {
 	event  cadvisor.Event
 	podUID string
 	since  time.Time
+	// named is set once an index named the event: a later index, from
+	// after the pod went away, cannot take the names back.
+	named bool
 }
 
 const (
@@ -162,7 +165,8 @@ func (f *EventFeed) addLocked(ev cadvisor.Event) {
 		return
 	}
 	p := pendingEvent{event: ev, podUID: uid, since: f.now()}
-	if named := f.index.Load().name(&p.event, uid); named && f.waiting[uid] == 0 {
+	p.named = f.index.Load().name(&p.event, uid)
+	if p.named && f.waiting[uid] == 0 {
 		f.store.Add(p.event)
 		return
 	}
@@ -182,7 +186,10 @@ func (f *EventFeed) releaseLocked(idx *eventIndex, now time.Time) {
 	var blocked map[string]bool
 	kept := f.pending[:0]
 	for _, p := range f.pending {
-		if !blocked[p.podUID] && (idx.name(&p.event, p.podUID) || now.Sub(p.since) >= f.identityWait) {
+		if !p.named {
+			p.named = idx.name(&p.event, p.podUID)
+		}
+		if !blocked[p.podUID] && (p.named || now.Sub(p.since) >= f.identityWait) {
 			f.storeLocked(p)
 			continue
 		}

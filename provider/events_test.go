@@ -343,3 +343,21 @@ func TestTickFeedsEvents(t *testing.T) {
 		t.Errorf("after the tick: %+v, want the pod's creation named web/front", got)
 	}
 }
+
+// TestEventFeedKeepsNamesOfAGonePod: an event named when it happened, held
+// behind an earlier one of its pod, is stored with those names as soon as
+// the earlier one is, though the pod is gone from the runtime by then.
+func TestEventFeedKeepsNamesOfAGonePod(t *testing.T) {
+	fx := newFeedFixture(t)
+	fx.tick(nil, nil, runtimeWith("app"))
+	fx.cgroup(evSide, false) // never named: side is not listed
+	for range 3 {
+		fx.tick(nil, nil, runtimeWith("app"))
+	}
+	fx.cgroup(evApp, true) // named now, held behind side's creation
+	fx.tick(nil, nil, &runtimeIdentity{})
+	fx.expect("while side's creation waits")
+	fx.tick(nil, nil, &runtimeIdentity{}) // side has waited 5 s
+	fx.expect("once it is stored",
+		"containerCreation "+evSide+" shop/web/", "containerDeletion "+evApp+" shop/web/app exit=-1")
+}
