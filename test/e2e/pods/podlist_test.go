@@ -222,9 +222,11 @@ func TestPodListFromContainerd(t *testing.T) {
 			t.Fatal(err)
 		}
 		current := limited.Container("side").ID
-		list := waitForPodList(t, srv, "the restarted side container", func(l *corev1.PodList) bool {
+		// A listing can fall between CreateContainer and StartContainer,
+		// where the new container is rightly Waiting: wait for it to run.
+		list := waitForPodList(t, srv, "the restarted side container running", func(l *corev1.PodList) bool {
 			status := statusByName(podByName(l, "limited"), "side")
-			return status != nil && status.ContainerID == "containerd://"+current
+			return status != nil && status.ContainerID == "containerd://"+current && status.State.Running != nil
 		})
 		status := statusByName(podByName(list, "limited"), "side")
 		last := status.LastTerminationState.Terminated
