@@ -191,13 +191,9 @@ func filesReadByPass(c *Collector) []string {
 		if e.name == "/" && st.spec.HasMemory {
 			files = append(files, filepath.Join(c.cfg.ProcRoot, "meminfo"))
 		}
-		memoryPressure := st.memoryPressure
-		if !st.spec.HasMemory {
-			memoryPressure = ""
-		}
-		for _, f := range []string{st.cpuPressure, memoryPressure, st.ioPressure} {
-			if f != "" {
-				files = append(files, f)
+		for i, file := range pressureFiles {
+			if st.pressure[i] && (i != 1 || st.spec.HasMemory) {
+				files = append(files, filepath.Join(st.pressureDir, file))
 			}
 		}
 		files = append(files, ioFilesRead(&st.spec.io)...)

@@ -1,9 +1,13 @@
 package cadvisor
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"testing"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/fs"
+	"golang.org/x/sys/unix"
 )
 
 // TestLiveReaderMatchesLibrary reads one real v1 cgroup (a process holding
@@ -188,5 +193,35 @@ func TestParseHundredthsMatchesParseFloat(t *testing.T) {
 		if v, ok := parseHundredths([]byte(text)); ok {
 			t.Errorf("%q parsed as %v; only n.dd is the fast path's", text, v)
 		}
+	}
+}
+
+// TestReadFileAtGrows: a file larger than the buffer is read whole, by path
+// and relative to a directory descriptor, and an empty one reads empty.
+func TestReadFileAtGrows(t *testing.T) {
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789"), 1000)
+	if err := os.WriteFile(filepath.Join(dir, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "empty"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dirfd, err := openDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dirfd)
+	for _, fd := range []int{unix.AT_FDCWD, dirfd} {
+		got, err := readFileAt(make([]byte, 16), fd, dir, "big")
+		if err != nil || !bytes.Equal(got, big) {
+			t.Errorf("dirfd %d: read %d bytes (%v), want %d", fd, len(got), err, len(big))
+		}
+		if got, err := readFileAt(make([]byte, 16), fd, dir, "empty"); err != nil || len(got) != 0 {
+			t.Errorf("dirfd %d: empty file read as %q (%v)", fd, got, err)
+		}
+	}
+	if _, err := readFileAt(nil, dirfd, dir, "missing"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v, want ErrNotExist", err)
 	}
 }

@@ -23,16 +23,26 @@ const maxStackPath = 512
 // the housekeeping pass free of per-file allocations. Errors are
 // *os.PathError so that os.IsNotExist and errors.Is work.
 func readInto(buf []byte, path string) ([]byte, error) {
-	return readFileAt(buf, unix.AT_FDCWD, path, "")
+	return readFile(buf, unix.AT_FDCWD, path, "", false)
 }
 
-// readFileAt reads dir/name into buf like readInto. With dirfd from
-// openDir, name is opened relative to it: a pass reads most of a cgroup's
-// files from one or two directories, and looking the directory up once
-// instead of once per file takes a sixth off the kernel's cost on v1's
-// memory controller (its path has a 64-character container ID). With
-// unix.AT_FDCWD the path is dir/name, or dir alone when name is "".
+// readFileAt reads the cgroup control file dir/name into buf like
+// readInto. With dirfd from openDir, name is opened relative to it: a pass
+// reads most of a cgroup's files from one or two directories, and looking
+// the directory up once instead of once per file takes a sixth off the
+// kernel's cost on v1's memory controller (its path has a 64-character
+// container ID). With unix.AT_FDCWD the path is dir/name.
+//
+// A control file (and a pressure file) is generated in one piece: kernfs
+// shows it in a single record, so a read that does not fill buf returned
+// all of it, and the read that would return 0 is skipped. Files listed
+// record by record (cgroup.procs, /proc/<pid>/net/dev) go through readInto,
+// which reads to the end: their short reads stop at a page.
 func readFileAt(buf []byte, dirfd int, dir, name string) ([]byte, error) {
+	return readFile(buf, dirfd, dir, name, true)
+}
+
+func readFile(buf []byte, dirfd int, dir, name string, onePiece bool) ([]byte, error) {
 	fd, err := openFile(dirfd, dir, name, unix.O_RDONLY|unix.O_CLOEXEC)
 	if err != nil {
 		return buf[:0], &os.PathError{Op: "open", Path: joinPath(dir, name), Err: err}
@@ -50,10 +60,10 @@ func readFileAt(buf []byte, dirfd int, dir, name string) ([]byte, error) {
 		if err != nil {
 			return buf[:0], &os.PathError{Op: "read", Path: joinPath(dir, name), Err: err}
 		}
-		if m == 0 {
+		n += m
+		if m == 0 || (onePiece && n < len(buf)) {
 			return buf[:n], nil
 		}
-		n += m
 	}
 }
 

@@ -128,21 +128,27 @@ func (c *Collector) fillRootMemory(mem *MemoryStats) error {
 	return nil
 }
 
-// readPressure reads the cgroup's PSI files into the block. A file that
-// is missing or refuses to be read (ENOTSUP: a kernel that needs psi=1)
-// leaves that pressure nil, as the library's statPSI does.
+// readPressure reads the cgroup's PSI files into the block, relative to
+// one descriptor of their directory. A file that is missing or refuses to
+// be read (ENOTSUP: a kernel that needs psi=1) leaves that pressure nil, as
+// the library's statPSI does; memory pressure is read only where memory is.
 func readPressure(block *sampleBlock, st *entryState, buf *[]byte) error {
-	memoryPressure := st.memoryPressure
-	if !st.spec.HasMemory {
-		memoryPressure = ""
+	wanted := st.pressure
+	wanted[1] = wanted[1] && st.spec.HasMemory
+	if wanted == [numPressureFiles]bool{} {
+		return nil
 	}
-	files := [3]string{st.cpuPressure, memoryPressure, st.ioPressure}
-	targets := [3]**PSIStats{&block.CPU.PSI, &block.Memory.PSI, &block.IOPressure}
-	for i, path := range files {
-		if path == "" {
+	dirfd, err := openDir(st.pressureDir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	targets := [numPressureFiles]**PSIStats{&block.CPU.PSI, &block.Memory.PSI, &block.IOPressure}
+	for i, file := range pressureFiles {
+		if !wanted[i] {
 			continue
 		}
-		data, err := readInto(*buf, path)
+		data, err := readFileAt(*buf, dirfd, st.pressureDir, file)
 		*buf = data[:cap(data)]
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTSUP) {
 			continue
@@ -151,7 +157,7 @@ func readPressure(block *sampleBlock, st *entryState, buf *[]byte) error {
 			return err
 		}
 		if err := parsePSIInto(data, &block.psi[i]); err != nil {
-			return fmt.Errorf("parse %s: %w", path, err)
+			return fmt.Errorf("parse %s/%s: %w", st.pressureDir, file, err)
 		}
 		*targets[i] = &block.psi[i]
 	}

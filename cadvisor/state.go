@@ -12,11 +12,12 @@ type entryState struct {
 	// procsFile is the cgroup.procs counted last: a cgroup whose files all
 	// read but which is gone by then is dropped (readSample).
 	procsFile string
-	// cpuPressure, memoryPressure and ioPressure are the PSI files ("" when
-	// absent): in the cgroup's directory on v2, in its cgroup2 directory on
-	// hybrid.
-	cpuPressure, memoryPressure, ioPressure string
-	spec                                    cgroupSpec
+	// pressureDir holds the PSI files (the cgroup's directory on v2, its
+	// cgroup2 directory on hybrid, "" without one); pressure says which
+	// of pressureFiles exist there.
+	pressureDir string
+	pressure    [numPressureFiles]bool
+	spec        cgroupSpec
 }
 
 // inScope reports whether name is tracked: "/" or inside a tracked tree.
@@ -128,11 +129,7 @@ func (c *Collector) newState(name string, paths cgroupPaths) *entryState {
 		}
 		st.reader = r
 		st.procsFile = filepath.Join(dir, "cgroup.procs")
-		st.cpuPressure = existingFile(dir, "cpu.pressure")
-		if r.memory {
-			st.memoryPressure = existingFile(dir, "memory.pressure")
-		}
-		st.ioPressure = existingFile(dir, "io.pressure")
+		st.findPressure(dir)
 		return st
 	}
 	r := &v1Reader{
@@ -157,11 +154,22 @@ func (c *Collector) newState(name string, paths cgroupPaths) *entryState {
 		}
 	}
 	if paths.unified != "" {
-		st.cpuPressure = existingFile(paths.unified, "cpu.pressure")
-		st.memoryPressure = existingFile(paths.unified, "memory.pressure")
-		st.ioPressure = existingFile(paths.unified, "io.pressure")
+		st.findPressure(paths.unified)
 	}
 	return st
+}
+
+// pressureFiles are the PSI files, in the order of sampleBlock.psi.
+var pressureFiles = [...]string{"cpu.pressure", "memory.pressure", "io.pressure"}
+
+const numPressureFiles = len(pressureFiles)
+
+// findPressure records which pressure files dir has.
+func (st *entryState) findPressure(dir string) {
+	st.pressureDir = dir
+	for i, file := range pressureFiles {
+		st.pressure[i] = fileExists(filepath.Join(dir, file))
+	}
 }
 
 // readUseHierarchy reads memory.use_hierarchy; a file that cannot be read
