@@ -292,11 +292,15 @@ var pathSubresources = []struct{ path, subresource string }{
 	// Ours: cAdvisor's events API, container events of the node like the
 	// cAdvisor JSON routes under /stats/.
 	{eventsAPIPath + "/", "stats"},
+	{historyPath, "stats"},
 }
 
 // requestSubresources are the subresources of nodes a request to path needs
 // one of, in the order they are tried.
 func requestSubresources(path string) []string {
+	if path == "/" { // the page (page.go), which shows the node's stats
+		return []string{"stats"}
+	}
 	var subresources []string
 	for _, p := range fineGrainedSubresources {
 		if isSubpath(path, p.path) {

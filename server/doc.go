@@ -14,7 +14,8 @@
 //     kubelet v1.20 cAdvisor JSON routes /stats/, /stats/container,
 //     /stats/{pod}/{container}, /stats/{ns}/{pod}/{uid}/{container} and
 //     /spec/, /metrics/resource, /metrics/cadvisor, /pods, /healthz, the disabled
-//     debugging paths)
+//     debugging paths, and ours: the page on / and its data on /history,
+//     docs/page.md)
 //     behind an access log, a panic guard and a request body limit.
 //   - NewHTTPServer: an *http.Server with the kubelet's settings plus
 //     slow-client hardening (header and body deadlines).

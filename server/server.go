@@ -108,6 +108,7 @@ func newHandler(cfg Config, src SnapshotSource, health HealthChecker, encode sum
 	installCadvisorMetrics(c, summary, cfg.ProcessStartTime, cfg.PressureMetrics)
 	installPods(c, cfg, src)
 	installEvents(c, cfg)
+	installPage(c, cfg, src)
 	installHealthz(c, health)
 	installDebuggingDisabled(c)
 	if cfg.Metrics != nil {
