@@ -5,7 +5,8 @@ PKG      := ./cmd/kubelet-stats-server
 # Unit and live-cgroup tests: everything except the end-to-end suites under
 # test/, plus the golden tier, which needs neither root nor a runtime.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/') ./test/golden/...
-E2E_PKGS  = $(shell $(GO) list ./test/...)
+# The browser tier runs in e2e-browser, which installs the browser it needs.
+E2E_PKGS  = $(shell $(GO) list ./test/... | grep -v '/test/browser')
 APT_PKGS := containerd runc containernetworking-plugins
 # The version --version prints, the startup log and the image labels carry:
 # the nearest tag, commits since, commit, -dirty (a bare commit without tags).
@@ -53,7 +54,7 @@ run: build
 	./$(BIN) --address=127.0.0.1 --read-only-port=10255 --cert-dir=bin/pki $(ARGS)
 
 # What CI runs. Installs what the end-to-end tests need on a fresh machine first.
-test: deps lint unit e2e e2e-cluster
+test: deps lint unit e2e e2e-browser e2e-cluster
 
 # As root the live cgroup, tmpfs and containerd tests run; as another user
 # they skip, each saying why (go test -v lists them).
@@ -84,6 +85,19 @@ golden-import:
 # must have the same keys and agreeing values.
 diff: deps
 	KSS_DIFF=1 $(GO) test -count=1 -v -timeout 40m ./test/diff/
+
+# The browser tier (test/browser): headless Chromium, Debian's chromium
+# package, driven by chromedp, opens the page the real binary serves on "/"
+# over real containerd pods. Screenshots go to bin/artifacts (KSS_ARTIFACTS).
+.PHONY: e2e-browser deps-browser
+e2e-browser: deps deps-browser
+	$(GO) test -count=1 -v -timeout 15m ./test/browser/
+
+deps-browser:
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null || \
+		{ apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null; }; }
 
 .PHONY: e2e-cluster
 # The cluster tier: etcd (Debian's etcd-server), kube-apiserver and kubectl
