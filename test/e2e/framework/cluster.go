@@ -49,9 +49,14 @@ type Cluster struct {
 }
 
 // StartCluster starts containerd for t, with pods under
-// /<name>-<pid>-<n>/kubepods/burstable, and stops it at t's cleanup.
+// /<name>-<pid>-<n>/kubepods/burstable, and stops it at t's cleanup. With
+// CgroupDriverEnv=systemd the pods go to the node's
+// /kubepods.slice/kubepods-burstable.slice instead (see startSystemdCluster).
 func StartCluster(t testing.TB, name string) *Cluster {
 	t.Helper()
+	if os.Getenv(CgroupDriverEnv) == DriverSystemd {
+		return startSystemdCluster(t)
+	}
 	cgroupRoot := fmt.Sprintf("/%s-%d-%d", name, os.Getpid(), time.Now().UnixNano()%100000)
 	// The pod root with the node's allocatable memory as its limit, as the
 	// kubelet enforces node allocatable on it (no reservations: all of it).
@@ -68,11 +73,39 @@ func StartCluster(t testing.TB, name string) *Cluster {
 	if err := createCgroup(cgroupRoot+"/kubepods", memTotal); err != nil {
 		t.Fatal(err)
 	}
-	rt, err := StartContainerd(context.Background(), Options{
+	return startClusterRuntime(t, cgroupRoot, Options{
 		Logf:         t.Logf,
 		CgroupParent: cgroupRoot + "/kubepods/burstable",
 		PodLogDir:    t.TempDir(),
 	})
+}
+
+// startSystemdCluster runs the pods in the node's kubepods.slice with the
+// systemd driver: systemd places a slice by its name, so a test root of
+// their own is impossible. Only for a machine without a kubelet (the v2
+// VM); Stop removes the pods, systemd keeps the empty QoS slices. As with
+// cgroupfs, the pod root gets the machine's memory as its limit (node
+// allocatable), made through systemd.
+func startSystemdCluster(t testing.TB) *Cluster {
+	t.Helper()
+	memTotal, err := memTotalBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := createSlice("/kubepods.slice", memTotal); err != nil {
+		t.Fatal(err)
+	}
+	return startClusterRuntime(t, "/", Options{
+		Logf:         t.Logf,
+		CgroupParent: "/kubepods.slice/kubepods-burstable.slice",
+		PodLogDir:    t.TempDir(),
+		CgroupDriver: DriverSystemd,
+	})
+}
+
+func startClusterRuntime(t testing.TB, cgroupRoot string, opts Options) *Cluster {
+	t.Helper()
+	rt, err := StartContainerd(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("start containerd: %v", err)
 	}
@@ -92,7 +125,7 @@ func (c *Cluster) ServerArgs(extra ...string) []string {
 	return append([]string{
 		"--container-runtime-endpoint=" + c.Runtime.Endpoint(),
 		"--cgroup-root=" + c.CgroupRoot,
-		"--cgroup-driver=cgroupfs",
+		"--cgroup-driver=" + c.Runtime.CgroupDriver(),
 		"--pod-logs-dir=" + c.Runtime.PodLogDir(),
 		"--root-dir=" + c.Runtime.RootDir(),
 	}, extra...)

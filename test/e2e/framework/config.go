@@ -19,13 +19,14 @@ type containerdPaths struct {
 //     (netns_mounts_under_state_dir), so Stop can find and remove it all;
 //   - restrict_oom_score_adj, because the machines lack CAP_SYS_RESOURCE and
 //     every sandbox would fail setting its -998 oom_score_adj;
-//   - cgroupfs (SystemdCgroup=false), as the kubelet's cgroupDriver=cgroupfs;
+//   - cgroupfs (SystemdCgroup=false), as the kubelet's cgroupDriver=cgroupfs,
+//     or with systemdCgroup the systemd driver;
 //   - sandbox_image is the locally imported pause image (no registry);
 //   - apparmor off and the snapshotters that cannot work here disabled, to
 //     keep the log quiet.
 //
 // statsCollectPeriod 0 keeps containerd's default (10 s).
-func containerdConfig(p containerdPaths, sandboxImage string, statsCollectPeriod time.Duration) string {
+func containerdConfig(p containerdPaths, sandboxImage string, statsCollectPeriod time.Duration, systemdCgroup bool) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("version = 2")
@@ -62,7 +63,7 @@ func containerdConfig(p containerdPaths, sandboxImage string, statsCollectPeriod
 	w(`    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]`)
 	w(`      runtime_type = "io.containerd.runc.v2"`)
 	w(`      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]`)
-	w("        SystemdCgroup = false")
+	w("        SystemdCgroup = %t", systemdCgroup)
 	w("        Root = %q", p.runcRoot)
 	w(`  [plugins."io.containerd.grpc.v1.cri".cni]`)
 	w("    bin_dir = %q", CNIBinDir)

@@ -50,6 +50,16 @@
 // volumes at <RootDir>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>.
 // RestartContainer starts attempt+1 and keeps the exited instance.
 //
+// On cgroup v2 each cgroup the harness creates gets its parents'
+// controllers delegated first (cgroup.subtree_control), as runc and the
+// kubelet do; otherwise it would have no memory.max to set. With
+// Options.CgroupDriver systemd (systemd as PID 1, as in the cgroup v2 VM of
+// test/v2vm) containerd and runc use the systemd driver: pod cgroups are
+// slices made through systemd with their memory limit, like the kubelet's
+// (<parent>/kubepods-burstable-pod<uid>.slice), and containers
+// cri-containerd-<id>.scope. StartCluster picks that driver when
+// CgroupDriverEnv says so.
+//
 // The images are two static Go programs from test/e2e/images, built and
 // imported on first use: PauseImage sleeps; WorkImage burns CPU, holds
 // memory, writes files, sends UDP to the pod's gateway, logs, and exits on

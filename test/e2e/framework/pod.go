@@ -96,6 +96,7 @@ type Pod struct {
 	Containers []*Container
 
 	sandboxConfig *runtimeapi.PodSandboxConfig
+	cgroupDriver  string
 }
 
 // Container is one instance (attempt) of a pod's container.
@@ -124,7 +125,13 @@ func (p *Pod) Container(name string) *Container {
 // CgroupPath returns the container's cgroup path, relative to a hierarchy's
 // mount point.
 func (p *Pod) CgroupPath(c *Container) string {
-	return path.Join(p.CgroupParent, c.ID)
+	return containerCgroupName(p.CgroupParent, c.ID, p.cgroupDriver)
+}
+
+// SandboxCgroupPath returns the cgroup path of the pod's sandbox (pause)
+// container, relative to a hierarchy's mount point.
+func (p *Pod) SandboxCgroupPath() string {
+	return containerCgroupName(p.CgroupParent, p.SandboxID, p.cgroupDriver)
 }
 
 // RunPod creates the sandbox and containers through CRI as the kubelet
@@ -143,9 +150,10 @@ func (r *Runtime) RunPod(ctx context.Context, spec PodSpec) (_ *Pod, err error) 
 		Namespace:    spec.Namespace,
 		UID:          spec.UID,
 		HostNetwork:  spec.HostNetwork,
-		CgroupParent: path.Join(spec.CgroupParent, "pod"+spec.UID),
+		CgroupParent: podCgroupName(spec.CgroupParent, spec.UID, r.opts.CgroupDriver),
 		LogDir:       filepath.Join(r.opts.PodLogDir, fmt.Sprintf("%s_%s_%s", spec.Namespace, spec.Name, spec.UID)),
 		Volumes:      map[string]string{},
+		cgroupDriver: r.opts.CgroupDriver,
 	}
 	r.mu.Lock()
 	if r.stopped {
@@ -187,7 +195,11 @@ func (r *Runtime) RunPod(ctx context.Context, spec PodSpec) (_ *Pod, err error) 
 		pod.Volumes[v] = dir
 	}
 
-	if err := createCgroup(pod.CgroupParent, podMemoryLimit(spec)); err != nil {
+	create := createCgroup
+	if r.opts.CgroupDriver == DriverSystemd {
+		create = createSlice
+	}
+	if err := create(pod.CgroupParent, podMemoryLimit(spec)); err != nil {
 		return nil, fmt.Errorf("pod %s: %w", pod.Name, err)
 	}
 	pod.sandboxConfig = sandboxConfig(spec, pod.CgroupParent, pod.LogDir)
@@ -262,7 +274,7 @@ func (r *Runtime) RemovePod(ctx context.Context, pod *Pod) error {
 	if pod.SandboxID != "" {
 		errs = append(errs, r.removeSandbox(ctx, pod.SandboxID))
 	}
-	errs = append(errs, removePodCgroups(pod.CgroupParent), r.removePodDirs(pod))
+	errs = append(errs, removePodCgroup(pod), r.removePodDirs(pod))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove pod %s: %w", pod.Name, err)
 	}
@@ -546,6 +558,9 @@ func podMemoryLimit(spec PodSpec) int64 {
 // their sandboxes and the pod root with the node's allocatable memory.
 func createCgroup(cgroupPath string, memoryLimit int64) error {
 	for _, mountpoint := range cgroupMountpoints() {
+		if err := delegateControllers(mountpoint, cgroupPath); err != nil {
+			return err
+		}
 		dir := filepath.Join(mountpoint, cgroupPath)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create cgroup: %w", err)

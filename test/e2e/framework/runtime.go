@@ -58,6 +58,12 @@ type Options struct {
 	// layer and image fs usage refresh), whole seconds. Zero keeps
 	// containerd's default of 10 s.
 	StatsCollectPeriod time.Duration
+	// CgroupDriver is DriverCgroupfs (the default) or DriverSystemd, as the
+	// kubelet's cgroupDriver and containerd's SystemdCgroup. With systemd
+	// (PID 1 must be systemd) CgroupParent is a slice path such as
+	// /kubepods.slice/kubepods-burstable.slice, pod cgroups are slices made
+	// through systemd and containers cri-containerd-<id>.scope.
+	CgroupDriver string
 }
 
 // Runtime is one running containerd with the CRI plugin, owned by one
@@ -104,6 +110,9 @@ func StartContainerd(ctx context.Context, opts Options) (_ *Runtime, err error) 
 	opts = withDefaults(opts)
 	if !path.IsAbs(opts.CgroupParent) {
 		return nil, fmt.Errorf("cgroup parent %q is not absolute", opts.CgroupParent)
+	}
+	if err := checkDriver(opts.CgroupDriver, opts.CgroupParent); err != nil {
+		return nil, err
 	}
 	logf := orDiscard(opts.Logf)
 	reapStaleWorkDirs(opts.TempDir, logf)
@@ -188,6 +197,9 @@ func withDefaults(opts Options) Options {
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
 	}
+	if opts.CgroupDriver == "" {
+		opts.CgroupDriver = DriverCgroupfs
+	}
 	return opts
 }
 
@@ -204,12 +216,15 @@ func (r *Runtime) writeConfig() error {
 	if err := os.WriteFile(filepath.Join(r.paths.cniConfDir, "10-kss-e2e.conflist"), conflist, 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(r.config, []byte(containerdConfig(r.paths, PauseImage, r.opts.StatsCollectPeriod)), 0o644)
+	return os.WriteFile(r.config, []byte(containerdConfig(r.paths, PauseImage, r.opts.StatsCollectPeriod, r.opts.CgroupDriver == DriverSystemd)), 0o644)
 }
 
 // noteCgroupParents records the cgroup dirs of parent and its ancestors
 // that do not exist yet, so that Stop removes them once they are empty.
 func (r *Runtime) noteCgroupParents(parent string) error {
+	if r.opts.CgroupDriver == DriverSystemd {
+		return nil // systemd owns the QoS slices: removing them is its business
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, d := range missingCgroupDirs(cgroupMountpoints(), parent) {
@@ -242,6 +257,9 @@ func (r *Runtime) PodLogDir() string { return r.opts.PodLogDir }
 
 // CgroupParent is the default parent of pod cgroups.
 func (r *Runtime) CgroupParent() string { return r.opts.CgroupParent }
+
+// CgroupDriver is DriverCgroupfs or DriverSystemd.
+func (r *Runtime) CgroupDriver() string { return r.opts.CgroupDriver }
 
 // PodSubnet is the address range of pods with their own network.
 func (r *Runtime) PodSubnet() string { return r.slot.subnet.String() }

@@ -68,7 +68,7 @@ func (r *Runtime) Stop() error {
 	errs = append(errs, killProcesses(r.leftoverPIDs, r.logf))
 	errs = append(errs, UnmountUnder(r.dir))
 	for _, p := range pods {
-		errs = append(errs, removePodCgroups(p.CgroupParent))
+		errs = append(errs, removePodCgroup(p))
 		errs = append(errs, r.removePodDirs(p))
 	}
 	for i := len(r.createdParents) - 1; i >= 0; i-- {

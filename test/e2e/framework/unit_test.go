@@ -96,7 +96,7 @@ func TestCNIConflist(t *testing.T) {
 
 func TestContainerdConfig(t *testing.T) {
 	p := containerdPaths{root: "/w/root", state: "/w/state", socket: "/w/c.sock", runcRoot: "/w/runc", opt: "/w/opt", cniConfDir: "/w/net.d"}
-	cfg := containerdConfig(p, PauseImage, 0)
+	cfg := containerdConfig(p, PauseImage, 0, false)
 	for _, want := range []string{
 		`version = 2`,
 		`root = "/w/root"`,
@@ -119,7 +119,7 @@ func TestContainerdConfig(t *testing.T) {
 	if strings.Contains(cfg, "stats_collect_period") {
 		t.Error("stats_collect_period set although the default was asked for")
 	}
-	if !strings.Contains(containerdConfig(p, PauseImage, 2*time.Second), "stats_collect_period = 2") {
+	if !strings.Contains(containerdConfig(p, PauseImage, 2*time.Second, false), "stats_collect_period = 2") {
 		t.Error("stats_collect_period = 2 missing")
 	}
 }
