@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -114,7 +113,7 @@ func TestLegacyEndpoints(t *testing.T) {
 			info.Spec.Labels["io.kubernetes.pod.uid"] != busy.UID || info.Spec.CreationTime.IsZero() {
 			t.Errorf("spec = %+v, want the CRI image, labels and creation time", info.Spec)
 		}
-		wantCPU := cadvisorapi.CpuSpec{Limit: 256, Quota: 50000, Period: 100000, Mask: info.Spec.Cpu.Mask}
+		wantCPU := cadvisorapi.CpuSpec{Limit: framework.ReportedCPUShares(256), Quota: 50000, Period: 100000, Mask: info.Spec.Cpu.Mask}
 		if !info.Spec.HasCpu || info.Spec.Cpu != wantCPU || info.Spec.Cpu.Mask == "" {
 			t.Errorf("cpu spec = %+v, want %+v from the container's resources", info.Spec.Cpu, wantCPU)
 		}
@@ -174,7 +173,7 @@ func TestLegacyEndpoints(t *testing.T) {
 
 	t.Run("cumulative cpu never decreases and matches the cgroup file", func(t *testing.T) {
 		usage := func() uint64 {
-			v, err := strconv.ParseUint(cgroupFile(t, "cpuacct", busy.CgroupPath(work), "cpuacct.usage"), 10, 64)
+			v, err := framework.CPUUsageNanos(busy.CgroupPath(work))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -199,8 +198,9 @@ func TestLegacyEndpoints(t *testing.T) {
 		if first := info.Stats[0]; newest.Cpu.Usage.Total-first.Cpu.Usage.Total == 0 {
 			t.Error("a container burning 0.2 cores used no cpu across its samples")
 		}
-		if len(newest.Cpu.Usage.PerCpu) == 0 || newest.Cpu.CFS.Periods == 0 {
-			t.Errorf("cpu = %+v, want per-cpu usage and cfs periods under a quota", newest.Cpu)
+		// cgroup v2 has no per-CPU usage (cpuacct.usage_percpu is v1's).
+		if (len(newest.Cpu.Usage.PerCpu) == 0) != framework.IsCgroupV2() || newest.Cpu.CFS.Periods == 0 {
+			t.Errorf("cpu = %+v, want per-cpu usage on cgroup v1 only and cfs periods under a quota", newest.Cpu)
 		}
 		if mem := newest.Memory; mem.Usage < 20<<20 || mem.WorkingSet > mem.Usage || mem.RSS < 20<<20 || mem.ContainerData.Pgfault == 0 {
 			t.Errorf("memory = %+v, want the 20 MiB the container holds", mem)
@@ -214,7 +214,7 @@ func TestLegacyEndpoints(t *testing.T) {
 	})
 
 	t.Run("subcontainers of a pod cgroup are exactly its containers' cgroups", func(t *testing.T) {
-		want := []string{busy.CgroupParent, path.Join(busy.CgroupParent, busy.SandboxID)}
+		want := []string{busy.CgroupParent, busy.SandboxCgroupPath()}
 		for _, c := range busy.Containers {
 			want = append(want, busy.CgroupPath(c))
 		}

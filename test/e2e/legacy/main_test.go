@@ -50,13 +50,3 @@ func get[T any](t *testing.T, srv *serverproc.Server, method, path, body string)
 	}
 	return out
 }
-
-// cgroupFile reads a v1 controller file of a cgroup.
-func cgroupFile(t *testing.T, controller, cgroup, file string) string {
-	t.Helper()
-	data, err := os.ReadFile("/sys/fs/cgroup/" + controller + cgroup + "/" + file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(data))
-}

@@ -103,7 +103,7 @@ func TestPodsFromContainerd(t *testing.T) {
 	t.Run("busy container cpu matches its cgroup", func(t *testing.T) {
 		cgroup := busy.CgroupPath(busy.Container("work"))
 		usage := func() uint64 {
-			v, err := strconv.ParseUint(cgroupFile(t, "cpuacct", cgroup, "cpuacct.usage"), 10, 64)
+			v, err := framework.CPUUsageNanos(cgroup)
 			if err != nil {
 				t.Fatal(err)
 			}
