@@ -21,7 +21,7 @@ type CgroupEvent struct {
 // block.
 func (c *Collector) notifyAdded(e *entry) {
 	if c.cfg.OnCgroupEvent != nil {
-		c.cfg.OnCgroupEvent(CgroupEvent{Name: e.name, Time: e.state.Load().spec.Spec.CreationTime})
+		c.cfg.OnCgroupEvent(CgroupEvent{Name: e.name, Time: e.state.Load().spec.CreationTime})
 	}
 }
 

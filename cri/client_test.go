@@ -153,7 +153,7 @@ func serveRuntime(t *testing.T, name string, rt runtimeapi.RuntimeServiceServer,
 	srv := grpc.NewServer(grpc.MaxSendMsgSize(64 << 20))
 	runtimeapi.RegisterRuntimeServiceServer(srv, rt)
 	runtimeapi.RegisterImageServiceServer(srv, images)
-	go srv.Serve(lis)
+	go func() { _ = srv.Serve(lis) }() // ends with ErrServerStopped at Stop
 	t.Cleanup(srv.Stop)
 	return sock
 }

@@ -69,13 +69,13 @@ func TestPodsEndpoint(t *testing.T) {
 func TestPodsEndpointEmptyAndNotReady(t *testing.T) {
 	src := &fakeSource{}
 	ts := newTestServer(t, Config{}, src)
-	resp, body := do(t, http.MethodGet, ts.URL+"/pods", "", "")
+	resp, _ := do(t, http.MethodGet, ts.URL+"/pods", "", "")
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("GET /pods before the first snapshot = %d (Retry-After %q), want 503", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	for _, pods := range []*corev1.PodList{{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}, nil} {
 		publishPods(src, 2, pods)
-		resp, body = do(t, http.MethodGet, ts.URL+"/pods", "", "")
+		resp, body := do(t, http.MethodGet, ts.URL+"/pods", "", "")
 		if want := `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":null}` + "\n"; resp.StatusCode != http.StatusOK || body != want {
 			t.Errorf("GET /pods without pods = %d %q, want %q", resp.StatusCode, body, want)
 		}

@@ -111,7 +111,7 @@ func Start(t testing.TB, binary string, extraArgs ...string) *Server {
 	go func() { srv.exited <- srv.Cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = srv.Cmd.Process.Kill()
-		srv.Wait()
+		_ = srv.Wait() // killed: its exit status says nothing
 		if t.Failed() {
 			t.Logf("server log:\n%s", srv.Log())
 		}

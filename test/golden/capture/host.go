@@ -70,10 +70,6 @@ func detectHost(mount string) (*host, error) {
 	return h, nil
 }
 
-func (h *host) isUnified(hier hierarchy) bool {
-	return h.layout == "v2" || hier.name == "unified"
-}
-
 // mkdir creates the cgroup in every hierarchy. v1 cpuset children start
 // without CPUs and memory nodes, so they get their parent's; on v2 the
 // parent is given the controllers first.

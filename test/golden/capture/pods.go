@@ -231,7 +231,7 @@ func waitOrKill(cmd *exec.Cmd) error {
 		return err
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("worker %d did not exit; killed", cmd.Process.Pid)
+		killed := <-done
+		return fmt.Errorf("worker %d did not exit; killed: %v", cmd.Process.Pid, killed)
 	}
 }
