@@ -57,6 +57,7 @@ func TestCluster(t *testing.T) {
 	t.Run("the node proxy reaches the server", func(t *testing.T) { testNodeProxy(t, cp, n) })
 	t.Run("authorization goes through the API server", func(t *testing.T) { testAuthorization(t, cp, n) })
 	t.Run("metrics-server and kubectl top", func(t *testing.T) { testMetricsServer(t, cp, n) })
+	t.Run("Prometheus scrapes with deploy/overlays/prometheus", func(t *testing.T) { testPrometheus(t, cp, n) })
 	t.Run("an OOM kill in a pod is an event", func(t *testing.T) { testOOMEvent(t, cp, n) })
 	t.Run("mirror pods come and go with the pods", func(t *testing.T) { testMirrorsFollowPods(t, cp, n) })
 	t.Run("stopping the server marks the node NotReady", func(t *testing.T) { testNotReadyOnStop(t, cp, n) })
@@ -106,7 +107,8 @@ func testDeployDryRun(t *testing.T, cp *controlPlane) {
 	// A server-side dry run persists nothing, so the objects of a namespace
 	// the same apply creates would not find it: the namespaces exist first,
 	// and their Namespace objects are dry-run updates. monitoring is the
-	// user's Prometheus's, which the overlay expects.
+	// user's Prometheus's, which the overlay expects. They stay: without a
+	// controller manager a deleted namespace never goes.
 	cp.kubectl(t, "create", "namespace", "kubelet-stats-server")
 	cp.kubectl(t, "create", "namespace", "monitoring")
 	for _, dir := range []string{"deploy", "deploy/overlays/metrics-server", "deploy/overlays/prometheus"} {
@@ -115,7 +117,6 @@ func testDeployDryRun(t *testing.T, cp *controlPlane) {
 			t.Errorf("kubectl apply --dry-run=server -k %s:\n%s", dir, out)
 		}
 	}
-	cp.kubectl(t, "delete", "namespace", "kubelet-stats-server", "monitoring", "--wait=false")
 }
 
 func getNode(t *testing.T, cp *controlPlane) *corev1.Node {

@@ -52,11 +52,11 @@ type controlPlane struct {
 
 func startControlPlane(t *testing.T) *controlPlane {
 	t.Helper()
-	etcdBinary := ensureEtcd(t)
+	etcdBinary := ensurePackage(t, "etcd", "etcd-server")
 	dir := t.TempDir()
 	cp := &controlPlane{dir: dir, ca: newCA(t, dir, "ca")}
 	etcdURL := startEtcd(t, etcdBinary, dir)
-	cp.egress = startEgressProxy(t, filepath.Join(dir, "egress.sock"))
+	cp.egress = startEgressProxy(t, "unix", filepath.Join(dir, "egress.sock"))
 	port := serverproc.FreePort(t)
 	cp.server = "https://127.0.0.1:" + strconv.Itoa(port)
 	cp.apiserver = startProcess(t, "kube-apiserver", filepath.Join(toolsDir, "kube-apiserver"), cp.apiserverArgs(t, port, etcdURL)...)
@@ -73,19 +73,20 @@ func startControlPlane(t *testing.T) *controlPlane {
 	return cp
 }
 
-// ensureEtcd installs Debian's etcd-server when etcd is missing.
-func ensureEtcd(t *testing.T) string {
+// ensurePackage installs Debian's package pkg when binary is missing and
+// returns the binary's path.
+func ensurePackage(t *testing.T, binary, pkg string) string {
 	t.Helper()
-	if path, err := exec.LookPath("etcd"); err == nil {
+	if path, err := exec.LookPath(binary); err == nil {
 		return path
 	}
-	t.Log("installing etcd-server")
+	t.Logf("installing %s", pkg)
 	install := func() error {
-		cmd := exec.Command("apt-get", "-o", "DPkg::Lock::Timeout=120", "install", "-y", "etcd-server")
+		cmd := exec.Command("apt-get", "-o", "DPkg::Lock::Timeout=120", "install", "-y", pkg)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("apt-get install etcd-server: %w\n%s", err, out)
+			return fmt.Errorf("apt-get install %s: %w\n%s", pkg, err, out)
 		}
 		return nil
 	}
@@ -97,9 +98,9 @@ func ensureEtcd(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	path, err := exec.LookPath("etcd")
+	path, err := exec.LookPath(binary)
 	if err != nil {
-		t.Fatalf("etcd-server installed, but: %v", err)
+		t.Fatalf("%s installed, but: %v", pkg, err)
 	}
 	return path
 }

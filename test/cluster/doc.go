@@ -6,7 +6,8 @@
 // containerd pods (test/e2e/framework), and assertions through the API
 // server: the node proxy, metrics-server and kubectl top, the secure port's
 // authentication and authorization, the Node, Lease, mirror Pods and Events,
-// and a server-side dry run of deploy/.
+// a server-side dry run of deploy/, and Debian's Prometheus scraping with the
+// jobs and RBAC of deploy/overlays/prometheus.
 //
 // The API server refuses loopback node addresses and Endpoints, so, as in
 // reference/control-plane-on-loopback.md, the Node advertises InternalIP
@@ -16,5 +17,5 @@
 // process) maps exactly those targets to 127.0.0.1. Nothing leaves the
 // machine; every port is picked free at start.
 //
-// It runs only with KSS_CLUSTER=1 (the build takes about 15 minutes cold).
+// It runs only with KSS_CLUSTER=1 (the build takes about 18 minutes cold).
 package cluster

@@ -11,7 +11,7 @@ import (
 )
 
 // egressProxy is the API server's "cluster" egress: HTTP CONNECT on a unix
-// socket, tunnelling exactly the targets in routes to their loopback
+// socket (and Prometheus's proxy on TCP), tunnelling exactly the targets in routes to their loopback
 // address and refusing every other one, so that the API server's traffic
 // to nodes and aggregated API servers stays on this machine.
 type egressProxy struct {
@@ -24,9 +24,11 @@ type egressProxy struct {
 	refused int
 }
 
-func startEgressProxy(t *testing.T, socket string) *egressProxy {
+// startEgressProxy listens on network and address (a unix socket for the
+// API server, TCP for Prometheus's proxy_url).
+func startEgressProxy(t *testing.T, network, address string) *egressProxy {
 	t.Helper()
-	listener, err := net.Listen("unix", socket)
+	listener, err := net.Listen(network, address)
 	if err != nil {
 		t.Fatalf("egress proxy: %v", err)
 	}
