@@ -143,7 +143,7 @@ func TestEventsOfAPod(t *testing.T) {
 		t.Fatalf("run the pod: %v", err)
 	}
 	hog, steady := pod.CgroupPath(pod.Container("hog")), pod.CgroupPath(pod.Container("steady"))
-	sandbox := pod.CgroupParent + "/" + pod.SandboxID
+	sandbox := pod.SandboxCgroupPath()
 	ctx, cancel := context.WithTimeout(context.Background(), eventsWait)
 	defer cancel()
 	if code, err := c.Runtime.WaitContainerExited(ctx, pod, "hog"); err != nil || code != 137 {
