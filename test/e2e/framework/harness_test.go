@@ -525,7 +525,11 @@ func TestReapsDeadHarness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Stop()
+	defer func() {
+		if err := r.Stop(); err != nil {
+			t.Error(err)
+		}
+	}()
 	if _, err := os.Stat(left.Dir); !os.IsNotExist(err) {
 		t.Errorf("work dir of the dead harness still exists (%v)", err)
 	}
@@ -543,7 +547,7 @@ func runAndDie(t *testing.T, tempDir string) {
 	}
 	pod, err := r.RunPod(t.Context(), PodSpec{Name: "doomed", EmptyDirs: []string{"v"}, Containers: []ContainerSpec{{Name: "c"}}})
 	if err != nil {
-		r.Stop()
+		_ = r.Stop() // the run failed already; its error is the one to report
 		t.Fatal(err)
 	}
 	record, _ := json.Marshal(struct {

@@ -68,10 +68,13 @@ func acquireSlot(logf func(string, ...any)) (*netSlot, error) {
 			continue
 		}
 		s := &netSlot{id: id, unlock: unlock, bridge: bridge, network: network, subnet: subnet, gateway: gateway}
-		// We hold the lock, so anything under these names is a leftover.
-		s.removeHostState(logf)
+		// We hold the lock, so anything under these names is a leftover;
+		// what cannot be removed makes createBridge fail, which says more.
+		_ = s.removeHostState(logf)
 		if err := s.createBridge(); err != nil {
-			s.removeHostState(logf)
+			if cleanupErr := s.removeHostState(logf); cleanupErr != nil {
+				err = errors.Join(err, cleanupErr)
+			}
 			unlock()
 			return nil, err
 		}

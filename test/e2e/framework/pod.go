@@ -396,24 +396,33 @@ func normalizePodSpec(spec PodSpec, defaultParent string) (PodSpec, error) {
 			return spec, fmt.Errorf("pod %s: bad or duplicate container name %q", spec.Name, c.Name)
 		}
 		names[c.Name] = true
+		if err := checkContainerSpec(spec, c, volumes); err != nil {
+			return spec, err
+		}
 		if c.Image == "" {
 			c.Image = WorkImage
-		}
-		for _, m := range c.Mounts {
-			if !volumes[m.Volume] {
-				return spec, fmt.Errorf("pod %s container %s: mount of undeclared volume %q", spec.Name, c.Name, m.Volume)
-			}
-			if !path.IsAbs(m.MountPath) {
-				return spec, fmt.Errorf("pod %s container %s: mount path %q is not absolute", spec.Name, c.Name, m.MountPath)
-			}
-		}
-		if spec.HostNetwork && (slices.Contains(c.Args, "-net") || slices.Contains(c.Args, "--net")) {
-			return spec, fmt.Errorf("pod %s container %s: -net in a host-network pod would send traffic off this machine", spec.Name, c.Name)
 		}
 		containers[i] = c
 	}
 	spec.Containers = containers
 	return spec, nil
+}
+
+// checkContainerSpec rejects a container whose mounts name undeclared
+// volumes or relative paths, or that would send traffic off this machine.
+func checkContainerSpec(spec PodSpec, c ContainerSpec, volumes map[string]bool) error {
+	for _, m := range c.Mounts {
+		if !volumes[m.Volume] {
+			return fmt.Errorf("pod %s container %s: mount of undeclared volume %q", spec.Name, c.Name, m.Volume)
+		}
+		if !path.IsAbs(m.MountPath) {
+			return fmt.Errorf("pod %s container %s: mount path %q is not absolute", spec.Name, c.Name, m.MountPath)
+		}
+	}
+	if spec.HostNetwork && (slices.Contains(c.Args, "-net") || slices.Contains(c.Args, "--net")) {
+		return fmt.Errorf("pod %s container %s: -net in a host-network pod would send traffic off this machine", spec.Name, c.Name)
+	}
+	return nil
 }
 
 func newUID() string {

@@ -59,7 +59,7 @@ func TestCheckDriver(t *testing.T) {
 // kubelet's systemd cgroup manager, the root's children under -.slice.
 func TestSliceConfig(t *testing.T) {
 	pod := sliceConfig("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podx.slice", 100)
-	if pod.Name != "kubepods-burstable-podx.slice" || pod.Parent != "kubepods-burstable.slice" || pod.Resources.Memory != 100 {
+	if pod.Name != "kubepods-burstable-podx.slice" || pod.Parent != "kubepods-burstable.slice" || pod.Memory != 100 {
 		t.Errorf("pod slice config %+v", pod)
 	}
 	if root := sliceConfig("/kubepods.slice", 0); root.Name != "kubepods.slice" || root.Parent != "-.slice" {

@@ -291,7 +291,9 @@ func TestSingleBinaryImage(t *testing.T) {
 			t.Fatal(err)
 		}
 		var body bytes.Buffer
-		io.Copy(&body, tr)
+		if _, err := io.Copy(&body, tr); err != nil {
+			t.Fatal(err)
+		}
 		files[hdr.Name] = body.String()
 		if hdr.Name == "work" && hdr.Mode&0o111 == 0 {
 			t.Error("binary is not executable")
