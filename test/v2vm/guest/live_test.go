@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -186,8 +187,7 @@ func ioStat(content string) map[string][4]uint64 {
 		var v [4]uint64
 		for _, f := range fields[1:] {
 			key, value, _ := strings.Cut(f, "=")
-			var n uint64
-			fmt.Sscan(value, &n)
+			n, _ := strconv.ParseUint(value, 10, 64) // io.stat values are decimal
 			switch key {
 			case "rbytes":
 				v[0] = n
@@ -305,7 +305,7 @@ func checkSpec(t *testing.T, name string, spec cadvisor.Spec, created time.Time)
 	quota, period, _ := strings.Cut(r.text("cpu.max"), " ")
 	wantQuota := int64(-1)
 	if quota != "max" {
-		fmt.Sscan(quota, &wantQuota)
+		wantQuota, _ = strconv.ParseInt(quota, 10, 64)
 	}
 	if spec.CPUQuota != wantQuota || fmt.Sprint(spec.CPUPeriod) != period {
 		t.Errorf("%s cpu quota %d period %d, cpu.max says %q", name, spec.CPUQuota, spec.CPUPeriod, r.text("cpu.max"))
@@ -345,8 +345,7 @@ func meminfo(t *testing.T, key string) uint64 {
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, key+":"); ok {
-			var kb uint64
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb)
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb * 1024
 		}
 	}
