@@ -5,6 +5,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	cadvisorapi "github.com/google/cadvisor/info/v1"
@@ -22,9 +23,12 @@ type Legacy struct {
 	// memoryCapacity replaces a memory limit of "max" in the JSON routes, as
 	// kubelet 1.20's cAdvisor did (asKubelet120).
 	memoryCapacity uint64
-	// children lists the tracked direct child cgroups of each cgroup, sorted.
-	children map[string][]string
-	pods     map[podName]*legacyPod
+	// children lists the tracked direct child cgroups of each cgroup,
+	// sorted; built on first use, since only the JSON routes' subcontainer
+	// references need it and a snapshot is built every tick.
+	childrenOnce sync.Once
+	children     map[string][]string
+	pods         map[podName]*legacyPod
 	// byCgroup finds the CRI identity of a container's cgroup.
 	byCgroup map[string]legacyIdentity
 	// podByCgroup finds a pod by its pod cgroup.
@@ -82,7 +86,6 @@ func NewLegacy(view *cadvisor.View, machine *cadvisor.Machine, pods []LegacyPod)
 	}
 	l := &Legacy{
 		view:     view,
-		children: childCgroups(view),
 		pods:     make(map[podName]*legacyPod, len(pods)),
 		byCgroup: map[string]legacyIdentity{},
 
@@ -226,6 +229,7 @@ func (l *Legacy) containerInfo(info *cadvisor.CgroupInfo, req cadvisorapi.Contai
 		}
 	}
 	out := containerInfo(info, identity, network, req, l.devices)
+	l.childrenOnce.Do(func() { l.children = childCgroups(l.view) })
 	for _, child := range l.children[info.Name] {
 		out.Subcontainers = append(out.Subcontainers, cadvisorapi.ContainerReference{Name: child})
 	}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"net/http"
@@ -389,5 +391,35 @@ func TestCadvisorMetricsDiskIO(t *testing.T) {
 	}
 	if n := len(families["container_blkio_device_usage_total"].GetMetric()); n != 4 {
 		t.Errorf("container_blkio_device_usage_total has %d series, want Read and Write of / and the app", n)
+	}
+}
+
+// TestChunks: bytes written in pieces of every size across chunk
+// boundaries come back whole and in order.
+func TestChunks(t *testing.T) {
+	var want []byte
+	c := &chunks{}
+	for i := 0; len(want) < 3*chunkSize+17; i++ {
+		piece := bytes.Repeat([]byte{byte(i)}, i*97%5000+1)
+		want = append(want, piece...)
+		if n, err := c.Write(piece); n != len(piece) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if c.len() != len(want) {
+		t.Errorf("len %d, wrote %d", c.len(), len(want))
+	}
+	var out bytes.Buffer
+	if err := c.writeTo(&out); err != nil || !bytes.Equal(out.Bytes(), want) {
+		t.Errorf("writeTo: %d bytes (%v), want %d", out.Len(), err, len(want))
+	}
+	read, err := io.ReadAll(c.reader())
+	if err != nil || !bytes.Equal(read, want) {
+		t.Errorf("reader: %d bytes (%v), want %d", len(read), err, len(want))
+	}
+	for i, part := range c.parts {
+		if cap(part) != chunkSize || (i < len(c.parts)-1 && len(part) != chunkSize) {
+			t.Errorf("chunk %d: len %d cap %d", i, len(part), cap(part))
+		}
 	}
 }

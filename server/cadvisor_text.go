@@ -83,6 +83,9 @@ type cadvisorTextWriter struct {
 func writeCadvisorText(w io.Writer, in *cadvisorSnapshot) error {
 	tw := &cadvisorTextWriter{w: bufio.NewWriterSize(w, 64<<10), in: in, num: make([]byte, 0, 32)}
 	tw.containers = make([]textContainer, 0, len(in.containers))
+	// Room for the largest common family (container_tasks_state, five
+	// series per container): append's growth would allocate four times it.
+	tw.series = make([]textSeries, 0, 5*len(in.containers))
 	for _, info := range in.containers {
 		c := textContainer{labels: in.labels(info), info: info}
 		if len(info.Stats) > 0 {
