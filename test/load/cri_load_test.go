@@ -74,8 +74,8 @@ func TestLoadCRI(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	client := &http.Client{}
-	bodySize := get(t, client, srv.Base+"/stats/summary")
-	latency := measureSequential(t, client, srv.Base+"/stats/summary")
+	bodySize := get(t, client, srv.Base+"/stats/summary", "")
+	latency := measureSequential(t, client, srv.Base+"/stats/summary", "", sequentialQueries)
 	criMean := metric(t, srv, "kubelet_stats_server_runtime_calls_duration_seconds_sum") /
 		metric(t, srv, "kubelet_stats_server_runtime_calls_duration_seconds_count")
 	tickMean := metric(t, srv, "kubelet_stats_server_housekeeping_duration_seconds_sum") /

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -9,15 +10,19 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/cmd/kubelet-stats-server/app"
 	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 	"github.com/kubelet-stats-server/kubelet-stats-server/server"
+	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 // profileEnv names the directory TestProfile writes its profiles to.
@@ -168,4 +173,53 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestProfileServer runs the server itself (app.Run, as the binary does,
+// read-only port only) in this process over the tree, scrapes
+// /metrics/cadvisor every 15 s like a Prometheus, and writes heap profiles
+// after the first ticks and after the scrapes (KSS_PROFILE=<dir>): where
+// the resident memory of TestLoad's process goes.
+func TestProfileServer(t *testing.T) {
+	dir := os.Getenv(profileEnv)
+	if dir == "" {
+		t.Skip("profiles: run with KSS_PROFILE=<dir> (and KSS_LOAD_PODS, default 500)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	parent := os.Getenv("KSS_PROFILE_ROOT")
+	if parent == "" {
+		parent = layOutPods(t, podsFromEnv(t, 500))
+	}
+	opts := app.NewOptions()
+	flags := pflag.NewFlagSet("kubelet-stats-server", pflag.ContinueOnError)
+	opts.AddFlags(flags)
+	port := serverproc.FreePort(t)
+	if err := flags.Parse([]string{"--address=127.0.0.1", "--read-only-port=" + strconv.Itoa(port), "--port=0", "--healthz-port=0",
+		"--cgroup-root=" + parent, "--cgroup-driver=cgroupfs"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, opts) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Error("the server did not stop within a minute")
+		}
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	client := &http.Client{}
+	var logs bytes.Buffer
+	waitForPodsContainer(t, client, base, &logs)
+	time.Sleep(30 * time.Second) // three ticks: the measured state, not synchronisation
+	writeHeapProfile(t, filepath.Join(dir, "server-idle.prof"))
+	for range 6 {
+		get(t, client, base+"/metrics/cadvisor", "gzip")
+		time.Sleep(15 * time.Second) // the scrape interval being measured
+	}
+	writeHeapProfile(t, filepath.Join(dir, "server-scraped.prof"))
 }
