@@ -23,7 +23,7 @@ type stampKind uint8
 
 const (
 	// stampNone: the spec families and the scrape error gauges.
-	stampNone stampKind = iota
+	stampNone stampKind = iota //nolint:unused // the zero value the spec families leave unset
 	// stampStats: the newest sample's time.
 	stampStats
 	// stampNow: container_last_seen, the scrape's time.

@@ -328,7 +328,7 @@ func (tw *cadvisorTextWriter) header(name, help string, counter bool) {
 	tw.w.WriteString("# HELP ")
 	tw.w.WriteString(name)
 	tw.w.WriteByte(' ')
-	helpEscaper.WriteString(tw.w, help)
+	_, _ = helpEscaper.WriteString(tw.w, help) // sticky in tw.w, checked at Flush
 	tw.w.WriteString("\n# TYPE ")
 	tw.w.WriteString(name)
 	if counter {

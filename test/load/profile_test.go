@@ -206,7 +206,10 @@ func TestProfileServer(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("the server ended with %v", err)
+			}
 		case <-time.After(time.Minute):
 			t.Error("the server did not stop within a minute")
 		}
