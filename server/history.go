@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 
 	restful "github.com/emicklei/go-restful/v3"
 
@@ -25,20 +23,13 @@ type historyHandler struct {
 	responder
 	source     SnapshotSource
 	retryAfter string
-	newest     atomic.Pointer[historyBody]
-}
-
-// historyBody is one snapshot's encoded history document.
-type historyBody struct {
-	generation uint64
-	once       sync.Once
-	body       []byte
-	err        error
+	bodies     newestBody
 }
 
 // installHistory adds /history: GET only, producing JSON.
 func installHistory(c filteringContainer, cfg Config, src SnapshotSource) {
-	h := &historyHandler{responder: responder{logger: cfg.Logger}, source: src, retryAfter: retryAfterSeconds(cfg.RetryAfter)}
+	h := &historyHandler{responder: responder{logger: cfg.Logger}, source: src, retryAfter: retryAfterSeconds(cfg.RetryAfter),
+		bodies: newestBody{encode: encodeHistory}}
 	ws := new(restful.WebService)
 	ws.Path(historyPath).Produces(restful.MIME_JSON)
 	ws.Route(ws.GET("").To(h.handleHistory).Operation("getHistory"))
@@ -61,7 +52,7 @@ func (h *historyHandler) handleHistory(req *restful.Request, resp *restful.Respo
 		resp.WriteHeader(http.StatusNotModified)
 		return
 	}
-	body, err := h.body(snap)
+	body, err := h.bodies.get(snap)
 	if err != nil {
 		h.internalError(req, resp, fmt.Errorf("snapshot %d: %w", snap.Generation, err))
 		return
@@ -73,29 +64,6 @@ func (h *historyHandler) handleHistory(req *restful.Request, resp *restful.Respo
 // again at 1, publication times do not repeat.
 func snapshotETag(snap *provider.Snapshot) string {
 	return `"` + strconv.FormatUint(snap.Generation, 10) + "-" + strconv.FormatInt(snap.Time.UnixNano(), 36) + `"`
-}
-
-// body returns snap's encoded history, building it on first use. A request
-// holding an older snapshot than the cached one builds privately, so that it
-// cannot evict the newer body.
-func (h *historyHandler) body(snap *provider.Snapshot) ([]byte, error) {
-	var entry *historyBody
-	for entry == nil {
-		cached := h.newest.Load()
-		switch {
-		case cached != nil && cached.generation == snap.Generation:
-			entry = cached
-		case cached != nil && cached.generation > snap.Generation:
-			entry = &historyBody{generation: snap.Generation}
-		default:
-			fresh := &historyBody{generation: snap.Generation}
-			if h.newest.CompareAndSwap(cached, fresh) {
-				entry = fresh
-			}
-		}
-	}
-	entry.once.Do(func() { entry.body, entry.err = encodeHistory(snap) })
-	return entry.body, entry.err
 }
 
 func encodeHistory(snap *provider.Snapshot) ([]byte, error) {

@@ -184,26 +184,26 @@ func TestHistoryEndpoint(t *testing.T) {
 // TestHistoryEncodedOncePerSnapshot: every request for one snapshot shares
 // one encoding, and a slow request for an older snapshot does not evict it.
 func TestHistoryEncodedOncePerSnapshot(t *testing.T) {
-	h := &historyHandler{}
+	h := &newestBody{encode: encodeHistory}
 	old := historySnapshot()
-	first, err := h.body(old)
+	first, err := h.get(old)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := h.body(old); &again[0] != &first[0] {
+	if again, _ := h.get(old); &again[0] != &first[0] {
 		t.Error("a second request for the same snapshot encoded again")
 	}
 	newer := *old
 	newer.Generation++
 	newer.Summary = craftedSummary()
-	fresh, _ := h.body(&newer)
+	fresh, _ := h.get(&newer)
 	if !strings.Contains(string(fresh), "web-0") {
 		t.Errorf("generation %d body = %s, want the new snapshot's", newer.Generation, fresh)
 	}
-	if stale, _ := h.body(old); !strings.Contains(string(stale), `"orphan"`) {
+	if stale, _ := h.get(old); !strings.Contains(string(stale), `"orphan"`) {
 		t.Errorf("generation %d body = %s, want its own pods", old.Generation, stale)
 	}
-	if cached, _ := h.body(&newer); &cached[0] != &fresh[0] {
+	if cached, _ := h.get(&newer); &cached[0] != &fresh[0] {
 		t.Error("an older snapshot's request evicted the newer body")
 	}
 }

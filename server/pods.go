@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sync"
-	"sync/atomic"
 
 	restful "github.com/emicklei/go-restful/v3"
 	corev1 "k8s.io/api/core/v1"
@@ -24,22 +22,15 @@ type podsHandler struct {
 	responder
 	source     SnapshotSource
 	retryAfter string
-	newest     atomic.Pointer[podListBody]
-}
-
-// podListBody is one snapshot's encoded pod list.
-type podListBody struct {
-	generation uint64
-	once       sync.Once
-	body       []byte
-	err        error
+	bodies     newestBody
 }
 
 // installPods adds the kubelet's /pods web service: GET only, producing
 // JSON (pkg/kubelet/server/server.go InstallDefaultHandlers). The secure
 // port authorizes it as nodes/pods, then nodes/proxy (auth.go).
 func installPods(c filteringContainer, cfg Config, src SnapshotSource) {
-	h := &podsHandler{responder: responder{logger: cfg.Logger}, source: src, retryAfter: retryAfterSeconds(cfg.RetryAfter)}
+	h := &podsHandler{responder: responder{logger: cfg.Logger}, source: src, retryAfter: retryAfterSeconds(cfg.RetryAfter),
+		bodies: newestBody{encode: encodePods}}
 	ws := new(restful.WebService)
 	ws.Path(podsPath).Produces(restful.MIME_JSON)
 	ws.Route(ws.GET("").To(h.handlePods).Operation("getPods"))
@@ -53,7 +44,7 @@ func (h *podsHandler) handlePods(req *restful.Request, resp *restful.Response) {
 		h.writeError(req, resp, http.StatusServiceUnavailable, notReadyMessage)
 		return
 	}
-	body, err := h.body(snap)
+	body, err := h.bodies.get(snap)
 	if err != nil {
 		h.internalError(req, resp, fmt.Errorf("snapshot %d: %w", snap.Generation, err))
 		return
@@ -61,27 +52,9 @@ func (h *podsHandler) handlePods(req *restful.Request, resp *restful.Response) {
 	h.writeJSON(req, resp, body)
 }
 
-// body returns snap's encoded pod list, encoding it on first use. A request
-// holding an older snapshot than the cached one encodes privately, so that
-// it cannot evict the newer body.
-func (h *podsHandler) body(snap *provider.Snapshot) ([]byte, error) {
-	var entry *podListBody
-	for entry == nil {
-		cached := h.newest.Load()
-		switch {
-		case cached != nil && cached.generation == snap.Generation:
-			entry = cached
-		case cached != nil && cached.generation > snap.Generation:
-			entry = &podListBody{generation: snap.Generation}
-		default:
-			fresh := &podListBody{generation: snap.Generation}
-			if h.newest.CompareAndSwap(cached, fresh) {
-				entry = fresh
-			}
-		}
-	}
-	entry.once.Do(func() { entry.body, entry.err = encodePodList(snap.Pods) })
-	return entry.body, entry.err
+// encodePods encodes snap's pod list.
+func encodePods(snap *provider.Snapshot) ([]byte, error) {
+	return encodePodList(snap.Pods)
 }
 
 // encodePodList encodes like the kubelet's encodePods, whose legacy codec

@@ -86,25 +86,25 @@ func TestPodsEndpointEmptyAndNotReady(t *testing.T) {
 // same encoding; a new snapshot gets a new one; a request holding an older
 // snapshot does not evict the newer body.
 func TestPodsBodySharedPerSnapshot(t *testing.T) {
-	h := &podsHandler{}
+	h := &newestBody{encode: encodePods}
 	old := &provider.Snapshot{Generation: 1, Pods: testPodList()}
-	first, err := h.body(old)
+	first, err := h.get(old)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := h.body(old)
+	again, _ := h.get(old)
 	if &first[0] != &again[0] {
 		t.Error("the same snapshot was encoded twice")
 	}
 	newer := &provider.Snapshot{Generation: 2, Pods: &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}}
-	fresh, _ := h.body(newer)
+	fresh, _ := h.get(newer)
 	if strings.Contains(string(fresh), "web") {
 		t.Errorf("generation 2 body = %s, want the new snapshot's", fresh)
 	}
-	if stale, _ := h.body(old); !strings.Contains(string(stale), "web") {
+	if stale, _ := h.get(old); !strings.Contains(string(stale), "web") {
 		t.Errorf("generation 1 body = %s, want its own pods", stale)
 	}
-	if cached, _ := h.body(newer); &cached[0] != &fresh[0] {
+	if cached, _ := h.get(newer); &cached[0] != &fresh[0] {
 		t.Error("an older snapshot's request evicted the newer body")
 	}
 }
