@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +53,10 @@ type EventFeedConfig struct {
 // name, from the runtime's view of each tick: an event the newest view
 // cannot name yet (a container that just started) waits, together with
 // the pod's later events so that their order holds, until a tick names it
-// or identityTicks ticks have passed. Everything else is stored at once.
+// or identityTicks ticks have passed. A deletion of a pod's cgroup also
+// waits for the next tick's counters, and while a counter kill in, above
+// or below its cgroup waits for its kernel log line, so that the kill's
+// events come before it. Everything else is stored at once.
 type EventFeed struct {
 	store        *cadvisor.EventStore
 	logger       klog.Logger
@@ -77,6 +81,9 @@ type pendingEvent struct {
 	// named is set once an index named the event: a later index, from
 	// after the pod went away, cannot take the names back.
 	named bool
+	// ticked is set on a deletion once a tick's counters were read after
+	// it: a kill before the deletion has shown in them by then.
+	ticked bool
 }
 
 const (
@@ -127,6 +134,8 @@ func (f *EventFeed) RecordOOMKill(kill cadvisor.OOMKill) {
 	f.oom.kmsgKill(kill.Cgroup)
 	f.addLocked(cadvisor.Event{Type: cadvisor.EventOOM, Cgroup: kill.LimitCgroup, Time: kill.Time})
 	f.addLocked(cadvisor.Event{Type: cadvisor.EventOOMKill, Cgroup: kill.Cgroup, Time: kill.Time, PID: kill.PID, ProcessName: kill.ProcessName})
+	// The kill may have been what a deletion waited for.
+	f.releaseLocked(f.index.Load(), f.now())
 }
 
 // Query returns the stored events q selects (cadvisor.EventStore.Query).
@@ -153,6 +162,9 @@ func (f *EventFeed) observe(view *cadvisor.View, snap *Snapshot, identity *runti
 			f.addLocked(ev)
 		}
 	}
+	for i := range f.pending {
+		f.pending[i].ticked = true
+	}
 	f.releaseLocked(idx, now)
 }
 
@@ -166,12 +178,18 @@ func (f *EventFeed) addLocked(ev cadvisor.Event) {
 	}
 	p := pendingEvent{event: ev, podUID: uid, since: f.now()}
 	p.named = f.index.Load().name(&p.event, uid)
-	if p.named && f.waiting[uid] == 0 {
+	if p.named && f.waiting[uid] == 0 && ev.Type != cadvisor.EventContainerDeletion {
 		f.store.Add(p.event)
 		return
 	}
-	f.pending = append(f.pending, p)
 	f.waiting[uid]++
+	if i := f.heldDeletionLocked(ev); i >= 0 {
+		// A kill known late goes before the deletion it held; the
+		// caller releases them.
+		f.pending = slices.Insert(f.pending, i, p)
+		return
+	}
+	f.pending = append(f.pending, p)
 	if len(f.pending) > maxPendingEvents {
 		f.logger.V(2).Info("Too many events waiting for their pod's name; storing the oldest unnamed", "cgroup", f.pending[0].event.Cgroup)
 		f.storeLocked(f.pending[0])
@@ -180,8 +198,23 @@ func (f *EventFeed) addLocked(ev cadvisor.Event) {
 	}
 }
 
+// heldDeletionLocked is the position of the first waiting deletion that a
+// kill event ev belongs before: of ev's cgroup, above or below it; -1 if
+// none or ev is no kill.
+func (f *EventFeed) heldDeletionLocked(ev cadvisor.Event) int {
+	if ev.Type != cadvisor.EventOOM && ev.Type != cadvisor.EventOOMKill {
+		return -1
+	}
+	return slices.IndexFunc(f.pending, func(p pendingEvent) bool {
+		d := p.event.Cgroup
+		return p.event.Type == cadvisor.EventContainerDeletion && (cgroupWithin(ev.Cgroup, d) || cgroupWithin(d, ev.Cgroup))
+	})
+}
+
 // releaseLocked stores, in order, every waiting event that idx names or
 // that waited identityWait, unless an earlier event of its pod still waits.
+// A deletion also waits for a tick and for the counter kills that may be
+// its cgroup's (at most identityWait too).
 func (f *EventFeed) releaseLocked(idx *eventIndex, now time.Time) {
 	var blocked map[string]bool
 	kept := f.pending[:0]
@@ -189,7 +222,9 @@ func (f *EventFeed) releaseLocked(idx *eventIndex, now time.Time) {
 		if !p.named {
 			p.named = idx.name(&p.event, p.podUID)
 		}
-		if !blocked[p.podUID] && (p.named || now.Sub(p.since) >= f.identityWait) {
+		waited := now.Sub(p.since) >= f.identityWait
+		held := p.event.Type == cadvisor.EventContainerDeletion && (!p.ticked || f.oom.pendingWithin(p.event.Cgroup))
+		if !blocked[p.podUID] && (p.named || waited) && (!held || waited) {
 			f.storeLocked(p)
 			continue
 		}

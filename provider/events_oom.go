@@ -21,6 +21,11 @@ import (
 //     next sample), consumes instead of making an event.
 //   - A counter rise no credit explains waits one tick for a kernel log
 //     line that may be late, then becomes an event.
+//   - The pass samples cgroups concurrently, so one kill may show in a
+//     cgroup's counter a pass before or after its ancestors' or its
+//     descendants'. A kill accounted for where the counters of some tracked
+//     cgroups on its path have not shown it yet leaves those cgroups a debt,
+//     which their next rises pay instead of making events.
 //
 // Only the tick goroutine calls observe; kmsgKill comes from the OOM
 // watcher. The feed's lock covers both.
@@ -32,6 +37,14 @@ type oomTracker struct {
 	credits []oomCredit
 	// unconfirmed are counter kills no kernel log line has named yet.
 	unconfirmed []oomRise
+	// debts are kills already accounted for that a cgroup's counter has
+	// yet to show, per cgroup.
+	debts map[string]oomDebt
+}
+
+type oomDebt struct {
+	n     uint64
+	ticks int
 }
 
 type oomCredit struct {
@@ -87,13 +100,26 @@ func (t *oomTracker) observe(view *cadvisor.View) []cadvisor.Event {
 	}
 	sort.Strings(names) // which credit goes to which rise does not depend on map order
 	for _, name := range names {
-		n := rises[name] - t.consumeCredits(name, rises[name])
+		n := rises[name] - t.consumeCredits(view, name, rises[name])
 		if n > 0 {
 			t.unconfirmed = append(t.unconfirmed, oomRise{cgroup: name, at: view.Get(name).Latest().Timestamp, n: n, ticks: confirmTicks})
 		}
 	}
 	t.ageCredits()
+	t.ageDebts()
 	return due
+}
+
+// pendingWithin reports whether a counter kill waits for its kernel log
+// line in cgroup, below it or above it: a kill that may yet become an
+// event of cgroup's, or of an ancestor's once cgroup's counter is gone.
+func (t *oomTracker) pendingWithin(cgroup string) bool {
+	for _, u := range t.unconfirmed {
+		if u.n > 0 && (cgroupWithin(cgroup, u.cgroup) || cgroupWithin(u.cgroup, cgroup)) {
+			return true
+		}
+	}
+	return false
 }
 
 // takeDue removes the rises whose wait is over and returns their kills.
@@ -148,19 +174,86 @@ func (t *oomTracker) rises(view *cadvisor.View) map[string]uint64 {
 	if len(rises) == 0 {
 		return nil
 	}
-	below := make(map[string]uint64, len(rises))
+	return t.ownRises(view, rises)
+}
+
+// ownRises takes the cgroups deepest first: a cgroup's own kills are its
+// rise less the kills seen below it; when it rose by less, its counter
+// has yet to show the rest (sampled before the kill), a debt; a rise
+// beyond the kills below pays its debt first. A cgroup passes to its
+// parent the kills newly seen in it or below it, whichever is more.
+func (t *oomTracker) ownRises(view *cadvisor.View, rises map[string]uint64) map[string]uint64 {
+	seen := make(map[string]uint64, len(rises))
 	for name, n := range rises {
-		if parent := trackedParent(view, name); parent != "" {
-			below[parent] += n
-		}
+		seen[name] = n
 	}
-	own := make(map[string]uint64, len(rises))
-	for name, n := range rises {
-		if n > below[name] {
-			own[name] = n - below[name]
+	below := map[string]uint64{}
+	own := map[string]uint64{}
+	for _, name := range deepestFirst(view) {
+		n, b := rises[name], below[name]
+		if n < b {
+			t.owe(name, b-n)
+		} else {
+			n -= t.pay(name, n-b) // a debt paid is a kill its parent has counted already
+			if n > b {
+				own[name] = n - b
+			}
+		}
+		if kills := max(n, b); kills > 0 {
+			if parent := trackedParent(view, name); parent != "" {
+				below[parent] += kills
+			}
 		}
 	}
 	return own
+}
+
+// deepestFirst lists the view's cgroups, children before their parents.
+func deepestFirst(view *cadvisor.View) []string {
+	names := make([]string, 0, len(view.Cgroups))
+	for name := range view.Cgroups {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		di, dj := strings.Count(names[i], "/"), strings.Count(names[j], "/")
+		if di != dj {
+			return di > dj
+		}
+		return names[i] < names[j]
+	})
+	return names
+}
+
+func (t *oomTracker) owe(cgroup string, n uint64) {
+	if t.debts == nil {
+		t.debts = map[string]oomDebt{}
+	}
+	t.debts[cgroup] = oomDebt{n: t.debts[cgroup].n + n, ticks: creditTicks}
+}
+
+// pay uses up to n of cgroup's debt and returns how much it used.
+func (t *oomTracker) pay(cgroup string, n uint64) uint64 {
+	d, ok := t.debts[cgroup]
+	if !ok {
+		return 0
+	}
+	paid := min(n, d.n)
+	if d.n -= paid; d.n == 0 {
+		delete(t.debts, cgroup)
+	} else {
+		t.debts[cgroup] = d
+	}
+	return paid
+}
+
+func (t *oomTracker) ageDebts() {
+	for name, d := range t.debts {
+		if d.ticks--; d.ticks <= 0 {
+			delete(t.debts, name)
+		} else {
+			t.debts[name] = d
+		}
+	}
 }
 
 // trackedParent is the nearest ancestor of name in view, "" for the root.
@@ -175,13 +268,19 @@ func trackedParent(view *cadvisor.View, name string) string {
 }
 
 // consumeCredits uses up to n credits of kills in cgroup or below it,
-// oldest first, and returns how many it used.
-func (t *oomTracker) consumeCredits(cgroup string, n uint64) uint64 {
+// oldest first, and returns how many it used. A kill below cgroup whose
+// tracked cgroups in between have not shown it yet leaves them a debt.
+func (t *oomTracker) consumeCredits(view *cadvisor.View, cgroup string, n uint64) uint64 {
 	var used uint64
 	kept := t.credits[:0]
 	for _, c := range t.credits {
 		if used < n && cgroupWithin(c.cgroup, cgroup) {
 			used++
+			for d := c.cgroup; d != cgroup && d != "/" && d != "."; d = path.Dir(d) {
+				if view.Get(d) != nil {
+					t.owe(d, 1)
+				}
+			}
 			continue
 		}
 		kept = append(kept, c)

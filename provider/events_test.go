@@ -76,19 +76,23 @@ func (fx *feedFixture) cgroup(name string, removed bool) {
 func (fx *feedFixture) events() []string {
 	var out []string
 	for _, e := range fx.feed.Query(EventQuery{Types: cadvisor.EventTypes(), Max: -1}) {
-		s := fmt.Sprintf("%s %s %s/%s/%s", e.Type, e.Cgroup, e.Pod.Namespace, e.Pod.Name, e.Pod.Container)
-		if e.Pod.UID != "" && e.Pod.UID != evUID1 && e.Pod.UID != evUID2 {
-			s += " uid=" + e.Pod.UID
-		}
-		switch e.Type {
-		case cadvisor.EventOOMKill:
-			s += fmt.Sprintf(" pid=%d %s", e.PID, e.ProcessName)
-		case cadvisor.EventContainerDeletion:
-			s += fmt.Sprintf(" exit=%d", e.ExitCode)
-		}
-		out = append(out, s)
+		out = append(out, renderEvent(e))
 	}
 	return out
+}
+
+func renderEvent(e Event) string {
+	s := fmt.Sprintf("%s %s %s/%s/%s", e.Type, e.Cgroup, e.Pod.Namespace, e.Pod.Name, e.Pod.Container)
+	if e.Pod.UID != "" && e.Pod.UID != evUID1 && e.Pod.UID != evUID2 {
+		s += " uid=" + e.Pod.UID
+	}
+	switch e.Type {
+	case cadvisor.EventOOMKill:
+		s += fmt.Sprintf(" pid=%d %s", e.PID, e.ProcessName)
+	case cadvisor.EventContainerDeletion:
+		s += fmt.Sprintf(" exit=%d", e.ExitCode)
+	}
+	return s
 }
 
 func (fx *feedFixture) expect(what string, want ...string) {
@@ -117,9 +121,11 @@ func TestEventFeedNamesContainersFromTheRuntime(t *testing.T) {
 		"containerCreation "+evPod1+" shop/web/", "containerCreation "+evPod1+"/"+evSandbox+" shop/web/",
 		"containerCreation "+evApp+" shop/web/app")
 
-	// Once named, a container's events are stored at once.
+	// Once named, a container's events are stored at once, but for a
+	// deletion, which waits for the next tick's counters.
 	fx.feed.RecordOOMKill(cadvisor.OOMKill{Time: fx.now, PID: 42, ProcessName: "work", Cgroup: evApp, LimitCgroup: evPod1})
 	fx.cgroup(evApp, true)
+	fx.tick(nil, nil, runtimeWith("app"))
 	fx.expect("after the kill and the removal", "containerCreation /kubepods //",
 		"containerCreation "+evPod1+" shop/web/", "containerCreation "+evPod1+"/"+evSandbox+" shop/web/",
 		"containerCreation "+evApp+" shop/web/app",
@@ -136,9 +142,9 @@ func TestEventFeedKeepsAPodsOrder(t *testing.T) {
 	fx.tick(nil, nil, runtimeWith("other"))
 	fx.cgroup(evApp, false)
 	fx.feed.RecordOOMKill(cadvisor.OOMKill{Time: fx.now, PID: 7, ProcessName: "hog", Cgroup: evApp, LimitCgroup: evApp})
-	fx.cgroup(evOther, true) // pod2's, named: not held behind pod1's
+	fx.cgroup(evOther, false) // pod2's, named: not held behind pod1's
 	fx.cgroup(evApp, true)
-	fx.expect("before the tick that names app", "containerDeletion "+evOther+" shop/db/other exit=-1")
+	fx.expect("before the tick that names app", "containerCreation "+evOther+" shop/db/other")
 
 	exited := &Snapshot{Pods: &corev1.PodList{Items: []corev1.Pod{{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: types.UID(evUID1)},
@@ -148,7 +154,7 @@ func TestEventFeedKeepsAPodsOrder(t *testing.T) {
 		}}},
 	}}}}
 	fx.tick(nil, exited, runtimeWith("app", "other"))
-	fx.expect("after it", "containerDeletion "+evOther+" shop/db/other exit=-1",
+	fx.expect("after it", "containerCreation "+evOther+" shop/db/other",
 		"containerCreation "+evApp+" shop/web/app", "oom "+evApp+" shop/web/app",
 		"oomKill "+evApp+" shop/web/app pid=7 hog", "containerDeletion "+evApp+" shop/web/app exit=137")
 }
