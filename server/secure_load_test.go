@@ -104,8 +104,14 @@ func TestSecurePortLoad(t *testing.T) {
 	for range rounds {
 		elapsed += round()
 	}
-	if got := dials.Load(); got != loadConnections {
-		t.Errorf("%d connections for %d rounds over %d clients, want %d (keep-alive)", got, rounds, loadConnections, loadConnections)
+	// Keep-alive works if the connections are reused: without it there
+	// would be one per request (thousands). A client may redial once in a
+	// while on a loaded machine (seen once at load average 10: 33 for 32),
+	// which is not what this checks.
+	if got := dials.Load(); got < loadConnections || got > 2*loadConnections {
+		t.Errorf("%d connections for %d rounds over %d clients, want %d to %d (keep-alive)", got, rounds, loadConnections, loadConnections, 2*loadConnections)
+	} else if got != loadConnections {
+		t.Logf("%d connections for %d clients: %d redialled", got, loadConnections, got-loadConnections)
 	}
 	closeIdle(clients)
 	after := settledGoroutines(goroutines)
