@@ -1,0 +1,101 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	restful "github.com/emicklei/go-restful/v3"
+
+	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+)
+
+// snapshotJSON answers GET with a JSON document of the current snapshot,
+// encoded once per snapshot and shared by every request for it (/pods,
+// /history): 503 with Retry-After before the first snapshot, like
+// /stats/summary.
+type snapshotJSON struct {
+	responder
+	source     SnapshotSource
+	retryAfter string
+	bodies     newestBody
+	// etag names each snapshot in an ETag and answers a matching
+	// If-None-Match with 304.
+	etag bool
+}
+
+func newSnapshotJSON(cfg Config, src SnapshotSource, encode func(*provider.Snapshot) ([]byte, error), etag bool) *snapshotJSON {
+	return &snapshotJSON{responder: responder{logger: cfg.Logger}, source: src, retryAfter: retryAfterSeconds(cfg.RetryAfter),
+		bodies: newestBody{encode: encode}, etag: etag}
+}
+
+// install adds a GET-only web service at path producing JSON.
+func (h *snapshotJSON) install(c filteringContainer, path, operation string) {
+	ws := new(restful.WebService)
+	ws.Path(path).Produces(restful.MIME_JSON)
+	ws.Route(ws.GET("").To(h.handle).Operation(operation))
+	c.Add(ws)
+}
+
+func (h *snapshotJSON) handle(req *restful.Request, resp *restful.Response) {
+	snap := h.source.Current()
+	if snap == nil {
+		resp.Header().Set("Retry-After", h.retryAfter)
+		h.writeError(req, resp, http.StatusServiceUnavailable, notReadyMessage)
+		return
+	}
+	if h.etag {
+		etag := snapshotETag(snap)
+		resp.Header().Set("ETag", etag)
+		resp.Header().Set("Cache-Control", "no-cache")
+		if req.Request.Header.Get("If-None-Match") == etag {
+			resp.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	body, err := h.bodies.get(snap)
+	if err != nil {
+		h.internalError(req, resp, fmt.Errorf("snapshot %d: %w", snap.Generation, err))
+		return
+	}
+	h.writeJSON(req, resp, body)
+}
+
+// newestBody keeps the encoded body of the newest snapshot, built on
+// first use and shared by every request for that snapshot.
+type newestBody struct {
+	encode func(*provider.Snapshot) ([]byte, error)
+	newest atomic.Pointer[newestBodyEntry]
+}
+
+// newestBodyEntry is one snapshot's encoded body.
+type newestBodyEntry struct {
+	generation uint64
+	once       sync.Once
+	body       []byte
+	err        error
+}
+
+// get returns snap's body, encoding it on first use. A request holding an
+// older snapshot than the cached one encodes privately, so that it cannot
+// evict the newer body.
+func (c *newestBody) get(snap *provider.Snapshot) ([]byte, error) {
+	var entry *newestBodyEntry
+	for entry == nil {
+		cached := c.newest.Load()
+		switch {
+		case cached != nil && cached.generation == snap.Generation:
+			entry = cached
+		case cached != nil && cached.generation > snap.Generation:
+			entry = &newestBodyEntry{generation: snap.Generation}
+		default:
+			fresh := &newestBodyEntry{generation: snap.Generation}
+			if c.newest.CompareAndSwap(cached, fresh) {
+				entry = fresh
+			}
+		}
+	}
+	entry.once.Do(func() { entry.body, entry.err = c.encode(snap) })
+	return entry.body, entry.err
+}
