@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	cadvisorapi "github.com/google/cadvisor/info/v1"
@@ -47,7 +46,7 @@ func installCadvisorMetrics(c filteringContainer, summary *summaryHandler, proce
 		logger: summary.logger, source: summary.source, bodies: summary.bodies, opts: opts,
 		responses: func(b *snapshotBodies) *metricsResponses { return &b.cadvisorMetrics },
 		families: func(snap *provider.Snapshot) ([]*dto.MetricFamily, error) {
-			body, err := h.bodyFor(snap).get(snap, h.build)
+			body, err := h.bodies.entry(snap.Generation).get(snap, h.build)
 			if err != nil {
 				return nil, err
 			}
@@ -71,7 +70,7 @@ type cadvisorMetricsHandler struct {
 	psi       bool
 	negotiate http.Handler
 	other     *snapshotMetricsHandler
-	newest    atomic.Pointer[cadvisorBody]
+	bodies    newestCache[cadvisorBody]
 
 	mu      sync.Mutex
 	headers map[string]http.Header
@@ -92,7 +91,7 @@ func (h *cadvisorMetricsHandler) ServeHTTP(w http.ResponseWriter, req *http.Requ
 		h.other.ServeHTTP(w, req)
 		return
 	}
-	body, err := h.bodyFor(snap).get(snap, h.build)
+	body, err := h.bodies.entry(snap.Generation).get(snap, h.build)
 	if err != nil {
 		h.logger.Error(err, "Error gathering metrics", "request", req.URL.Path, "snapshot", snap.Generation)
 		h.other.ServeHTTP(w, req) // promhttp's error answer
@@ -172,34 +171,11 @@ func (h *cadvisorMetricsHandler) gzipWriter() *gzip.Writer {
 	return gz
 }
 
-// bodyFor returns the cache entry for snap's generation; a request still
-// holding an older snapshot than the cached one gets a private entry, so
-// that a slow request cannot evict the newer body.
-func (h *cadvisorMetricsHandler) bodyFor(snap *provider.Snapshot) *cadvisorBody {
-	for {
-		cached := h.newest.Load()
-		switch {
-		case cached != nil && cached.generation == snap.Generation:
-			return cached
-		case cached != nil && cached.generation > snap.Generation:
-			return &cadvisorBody{generation: snap.Generation}
-		}
-		fresh := &cadvisorBody{generation: snap.Generation}
-		if h.newest.CompareAndSwap(cached, fresh) {
-			return fresh
-		}
-	}
-}
-
-// cadvisorBody is one snapshot's exposition, built on first use. It keeps
-// the generation, not the snapshot: a body outlives its snapshot until
-// the next scrape, and the snapshot (summaries, view) is ten times its
-// size.
+// cadvisorBody is one snapshot's exposition, built on first use.
 type cadvisorBody struct {
-	generation uint64
-	once       sync.Once
-	text       *cadvisorText
-	err        error
+	once sync.Once
+	text *cadvisorText
+	err  error
 }
 
 // get returns the body of snap, which must be of b's generation, building

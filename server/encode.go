@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
@@ -24,26 +22,20 @@ func encodeSummary(s *statsapi.Summary) ([]byte, error) {
 
 // summaryBodies caches the encoded bodies of the newest snapshot a request
 // has asked for, so that every request for one snapshot shares one encoding
-// per mode. Older snapshots' bodies are dropped when a newer one is asked for.
+// per mode, and the snapshot's metrics responses.
 type summaryBodies struct {
 	encode summaryEncoder
-	newest atomic.Pointer[snapshotBodies]
+	cache  newestCache[snapshotBodies]
 }
 
 // snapshotBodies holds one snapshot's bodies, each encoded on first use,
-// and its Prometheus metrics, built and encoded on first use.
+// and its Prometheus metrics in the formats other than what is cached for
+// them elsewhere, built and encoded on first use.
 type snapshotBodies struct {
-	snapshot        *provider.Snapshot
 	full            lazyBody
 	cpuAndMemory    lazyBody
 	resourceMetrics metricsResponses
 	cadvisorMetrics metricsResponses
-}
-
-type lazyBody struct {
-	once sync.Once
-	body []byte
-	err  error
 }
 
 var errNoSummary = errors.New("summary missing")
@@ -55,45 +47,23 @@ func newSummaryBodies(encode summaryEncoder) *summaryBodies {
 // body returns the encoded full or CPU-and-memory summary of snap. The
 // returned slice is shared: callers must not modify it.
 func (b *summaryBodies) body(snap *provider.Snapshot, onlyCPUAndMemory bool) ([]byte, error) {
-	bodies := b.bodiesFor(snap)
+	bodies := b.cache.entry(snap.Generation)
 	if onlyCPUAndMemory {
-		return bodies.cpuAndMemory.get(b.encode, bodies.snapshot.CPUAndMemory)
+		return bodies.cpuAndMemory.get(b.encoder(snap.CPUAndMemory))
 	}
-	return bodies.full.get(b.encode, bodies.snapshot.Summary)
+	return bodies.full.get(b.encoder(snap.Summary))
 }
 
-// bodiesFor returns the cache entry for snap's generation. A request still
-// holding an older snapshot than the cached one gets a private entry, so that
-// a slow request cannot evict the newer bodies.
-func (b *summaryBodies) bodiesFor(snap *provider.Snapshot) *snapshotBodies {
-	for {
-		cached := b.newest.Load()
-		switch {
-		case cached != nil && cached.snapshot.Generation == snap.Generation:
-			return cached
-		case cached != nil && cached.snapshot.Generation > snap.Generation:
-			return &snapshotBodies{snapshot: snap}
-		}
-		fresh := &snapshotBodies{snapshot: snap}
-		if b.newest.CompareAndSwap(cached, fresh) {
-			return fresh
-		}
-		// Another request installed an entry meanwhile; it may be ours.
-	}
-}
-
-func (l *lazyBody) get(encode summaryEncoder, s *statsapi.Summary) ([]byte, error) {
-	l.once.Do(func() {
+// encoder encodes s when called.
+func (b *summaryBodies) encoder(s *statsapi.Summary) func() ([]byte, error) {
+	return func() ([]byte, error) {
 		if s == nil {
-			l.err = errNoSummary
-			return
+			return nil, errNoSummary
 		}
-		body, err := encode(s)
+		body, err := b.encode(s)
 		if err != nil {
-			l.err = fmt.Errorf("encode summary: %w", err)
-			return
+			return nil, fmt.Errorf("encode summary: %w", err)
 		}
-		l.body = body
-	})
-	return l.body, l.err
+		return body, nil
+	}
 }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
@@ -190,4 +193,27 @@ func TestConcurrentRequestsShareOneEncoding(t *testing.T) {
 	if n := ts.encodes.Load(); n != 3 {
 		t.Errorf("after the CPU-and-memory mode: %d encodings, want 3", n)
 	}
+}
+
+// TestCachesDoNotKeepSnapshots wants every per-snapshot cache of the
+// handler to let its snapshot go once the provider has a newer one: a
+// snapshot is many times the size of its bodies, and one kept by a cache
+// stays alive beside the provider's next until the next request.
+func TestCachesDoNotKeepSnapshots(t *testing.T) {
+	src := &fakeSource{}
+	h := NewReadOnlyHandler(Config{}, src, nil)
+	gone := weak.Make(src.publish(1, &statsapi.Summary{}, &statsapi.Summary{}))
+	for _, path := range []string{"/stats/summary", "/stats/summary?only_cpu_and_memory=true", "/metrics/resource", "/metrics/cadvisor", "/pods", "/history"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	src.publish(2, &statsapi.Summary{}, &statsapi.Summary{})
+	runtime.GC()
+	if gone.Value() != nil {
+		t.Error("the handler keeps the snapshot it last answered from alive after the provider published a newer one")
+	}
+	runtime.KeepAlive(h) // the caches live as long as the handler
 }

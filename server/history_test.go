@@ -184,7 +184,7 @@ func TestHistoryEndpoint(t *testing.T) {
 // TestHistoryEncodedOncePerSnapshot: every request for one snapshot shares
 // one encoding, and a slow request for an older snapshot does not evict it.
 func TestHistoryEncodedOncePerSnapshot(t *testing.T) {
-	h := &newestBody{encode: encodeHistory}
+	h := &snapshotBody{encode: encodeHistory}
 	old := historySnapshot()
 	first, err := h.get(old)
 	if err != nil {

@@ -39,7 +39,7 @@ func (h *snapshotMetricsHandler) ServeHTTP(w http.ResponseWriter, req *http.Requ
 		h.promhttp(h.beforeFirstSnapshot()).ServeHTTP(w, req)
 		return
 	}
-	responses := h.responses(h.bodies.bodiesFor(snap))
+	responses := h.responses(h.bodies.cache.entry(snap.Generation))
 	// Families are built for each variant recorded and then dropped: as
 	// objects they take tens of times the memory of the recorded body (for
 	// /metrics/cadvisor in protobuf, tens of megabytes at 500 pods), and

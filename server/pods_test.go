@@ -86,7 +86,7 @@ func TestPodsEndpointEmptyAndNotReady(t *testing.T) {
 // same encoding; a new snapshot gets a new one; a request holding an older
 // snapshot does not evict the newer body.
 func TestPodsBodySharedPerSnapshot(t *testing.T) {
-	h := &newestBody{encode: encodePods}
+	h := &snapshotBody{encode: encodePods}
 	old := &provider.Snapshot{Generation: 1, Pods: testPodList()}
 	first, err := h.get(old)
 	if err != nil {

@@ -3,8 +3,6 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"sync"
-	"sync/atomic"
 
 	restful "github.com/emicklei/go-restful/v3"
 
@@ -19,7 +17,7 @@ type snapshotJSON struct {
 	responder
 	source     SnapshotSource
 	retryAfter string
-	bodies     newestBody
+	bodies     snapshotBody
 	// etag names each snapshot in an ETag and answers a matching
 	// If-None-Match with 304.
 	etag bool
@@ -27,7 +25,7 @@ type snapshotJSON struct {
 
 func newSnapshotJSON(cfg Config, src SnapshotSource, encode func(*provider.Snapshot) ([]byte, error), etag bool) *snapshotJSON {
 	return &snapshotJSON{responder: responder{logger: cfg.Logger}, source: src, retryAfter: retryAfterSeconds(cfg.RetryAfter),
-		bodies: newestBody{encode: encode}, etag: etag}
+		bodies: snapshotBody{encode: encode}, etag: etag}
 }
 
 // install adds a GET-only web service at path producing JSON.
@@ -62,40 +60,14 @@ func (h *snapshotJSON) handle(req *restful.Request, resp *restful.Response) {
 	h.writeJSON(req, resp, body)
 }
 
-// newestBody keeps the encoded body of the newest snapshot, built on
-// first use and shared by every request for that snapshot.
-type newestBody struct {
+// snapshotBody keeps the encoded body of the newest snapshot asked for,
+// built on first use and shared by every request for that snapshot.
+type snapshotBody struct {
 	encode func(*provider.Snapshot) ([]byte, error)
-	newest atomic.Pointer[newestBodyEntry]
+	cache  newestCache[lazyBody]
 }
 
-// newestBodyEntry is one snapshot's encoded body.
-type newestBodyEntry struct {
-	generation uint64
-	once       sync.Once
-	body       []byte
-	err        error
-}
-
-// get returns snap's body, encoding it on first use. A request holding an
-// older snapshot than the cached one encodes privately, so that it cannot
-// evict the newer body.
-func (c *newestBody) get(snap *provider.Snapshot) ([]byte, error) {
-	var entry *newestBodyEntry
-	for entry == nil {
-		cached := c.newest.Load()
-		switch {
-		case cached != nil && cached.generation == snap.Generation:
-			entry = cached
-		case cached != nil && cached.generation > snap.Generation:
-			entry = &newestBodyEntry{generation: snap.Generation}
-		default:
-			fresh := &newestBodyEntry{generation: snap.Generation}
-			if c.newest.CompareAndSwap(cached, fresh) {
-				entry = fresh
-			}
-		}
-	}
-	entry.once.Do(func() { entry.body, entry.err = c.encode(snap) })
-	return entry.body, entry.err
+// get returns snap's body, encoding it on first use.
+func (c *snapshotBody) get(snap *provider.Snapshot) ([]byte, error) {
+	return c.cache.entry(snap.Generation).get(func() ([]byte, error) { return c.encode(snap) })
 }
