@@ -9,7 +9,8 @@
 //     only_cpu_and_memory variant, and Legacy, the cgroup view and pod index
 //     behind the cAdvisor JSON routes, and Pods, the /pods v1.PodList
 //     rebuilt from the runtime's sandboxes, containers and their statuses
-//     (or the cgroup tree without a runtime).
+//     (or the cgroup tree without a runtime), kept encoded (PodList
+//     decodes it).
 //   - History, Series, Point (Legacy.History, Legacy.Pod): the samples the
 //     collector retains for each cgroup, lined up on the housekeeping
 //     passes, for the page's sparklines.

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
@@ -151,8 +152,8 @@ func (f *EventFeed) Close() { f.store.Close() }
 // observe is the tick's part: it indexes the tick's names, turns counter
 // rises into events, and stores the waiting events the new names name or
 // that waited long enough.
-func (f *EventFeed) observe(view *cadvisor.View, snap *Snapshot, identity *runtimeIdentity) {
-	idx := newEventIndex(snap, identity)
+func (f *EventFeed) observe(view *cadvisor.View, pods []corev1.Pod, identity *runtimeIdentity) {
+	idx := newEventIndex(pods, identity)
 	f.index.Store(idx)
 	now := f.now()
 	f.mu.Lock()
@@ -245,10 +246,10 @@ func (f *EventFeed) storeLocked(p pendingEvent) {
 	}
 }
 
-// observeEvents hands one tick's view, snapshot and runtime view to the
+// observeEvents hands one tick's view, /pods pods and runtime view to the
 // event feed, if there is one.
-func (p *Provider) observeEvents(view *cadvisor.View, snap *Snapshot) {
+func (p *Provider) observeEvents(view *cadvisor.View, pods []corev1.Pod) {
 	if p.cfg.Events != nil {
-		p.cfg.Events.observe(view, snap, p.lastIdentity)
+		p.cfg.Events.observe(view, pods, p.lastIdentity)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // containers, what every tick does.
 func BenchmarkEventIndex(b *testing.B) {
 	identity := &runtimeIdentity{}
-	snap := &Snapshot{Pods: &corev1.PodList{}}
+	var pods []corev1.Pod
 	for p := range 100 {
 		uid := fmt.Sprintf("0a1b2c3d-0000-4000-8000-%012d", p)
 		identity.sandboxes = append(identity.sandboxes, &runtimeapi.PodSandbox{Id: fmt.Sprintf("sandbox%d", p),
@@ -25,10 +25,10 @@ func BenchmarkEventIndex(b *testing.B) {
 			identity.containers = append(identity.containers, &runtimeapi.Container{Id: id, Metadata: &runtimeapi.ContainerMetadata{Name: fmt.Sprintf("c%d", c)}})
 			pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{Name: fmt.Sprintf("c%d", c), ContainerID: "containerd://" + id})
 		}
-		snap.Pods.Items = append(snap.Pods.Items, pod)
+		pods = append(pods, pod)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		newEventIndex(snap, identity)
+		newEventIndex(pods, identity)
 	}
 }

@@ -30,7 +30,9 @@ type eventContainerRef struct {
 	exited   bool
 }
 
-func newEventIndex(snap *Snapshot, identity *runtimeIdentity) *eventIndex {
+// newEventIndex indexes the runtime's sandboxes and containers and the
+// pods of /pods.
+func newEventIndex(pods []corev1.Pod, identity *runtimeIdentity) *eventIndex {
 	var sandboxes, containers int
 	if identity != nil {
 		sandboxes, containers = len(identity.sandboxes), len(identity.containers)
@@ -50,10 +52,8 @@ func newEventIndex(snap *Snapshot, identity *runtimeIdentity) *eventIndex {
 			idx.containers[c.GetId()] = eventContainerRef{name: c.GetMetadata().GetName()}
 		}
 	}
-	if snap != nil && snap.Pods != nil {
-		for i := range snap.Pods.Items {
-			idx.addPod(&snap.Pods.Items[i])
-		}
+	for i := range pods {
+		idx.addPod(&pods[i])
 	}
 	return idx
 }

@@ -62,9 +62,9 @@ func runtimeWith(names ...string) *runtimeIdentity {
 
 // tick runs one housekeeping tick's part of the feed after advancing the
 // clock by a second.
-func (fx *feedFixture) tick(view *cadvisor.View, snap *Snapshot, identity *runtimeIdentity) {
+func (fx *feedFixture) tick(view *cadvisor.View, pods []corev1.Pod, identity *runtimeIdentity) {
 	fx.now = fx.now.Add(time.Second)
-	fx.feed.observe(view, snap, identity)
+	fx.feed.observe(view, pods, identity)
 }
 
 func (fx *feedFixture) cgroup(name string, removed bool) {
@@ -146,13 +146,13 @@ func TestEventFeedKeepsAPodsOrder(t *testing.T) {
 	fx.cgroup(evApp, true)
 	fx.expect("before the tick that names app", "containerCreation "+evOther+" shop/db/other")
 
-	exited := &Snapshot{Pods: &corev1.PodList{Items: []corev1.Pod{{
+	exited := []corev1.Pod{{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: types.UID(evUID1)},
 		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
 			Name: "app", ContainerID: "containerd://app1",
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, ContainerID: "containerd://app1"}},
 		}}},
-	}}}}
+	}}
 	fx.tick(nil, exited, runtimeWith("app", "other"))
 	fx.expect("after it", "containerCreation "+evOther+" shop/db/other",
 		"containerCreation "+evApp+" shop/web/app", "oom "+evApp+" shop/web/app",
@@ -164,10 +164,10 @@ func TestEventFeedKeepsAPodsOrder(t *testing.T) {
 func TestEventFeedWithoutRuntime(t *testing.T) {
 	fx := newFeedFixture(t)
 	fx.cgroup(evApp, false)
-	pods := &Snapshot{Pods: &corev1.PodList{Items: []corev1.Pod{{
+	pods := []corev1.Pod{{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: types.UID(evUID1)},
 		Status:     corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "app", ContainerID: "app1"}}},
-	}}}}
+	}}
 	fx.tick(nil, pods, nil)
 	fx.expect("named from /pods", "containerCreation "+evApp+" shop/web/app")
 }

@@ -26,8 +26,10 @@ const containerPodUIDLabel = "io.kubernetes.pod.uid"
 // addPodList builds the /pods answer of this tick into snap: from the
 // runtime's sandboxes and containers (the identity of this tick, or the last
 // good one while the runtime fails) and their statuses, or from the cgroup
-// tree (legacy, this tick's pods of the cgroup view) without a runtime.
-func (p *Provider) addPodList(ctx context.Context, view *cadvisor.View, legacy []LegacyPod, snap *Snapshot) {
+// tree (legacy, this tick's pods of the cgroup view) without a runtime. It
+// returns the pods, which the tick hands to the events index before they
+// are dropped.
+func (p *Provider) addPodList(ctx context.Context, view *cadvisor.View, legacy []LegacyPod, snap *Snapshot) []corev1.Pod {
 	in := podListInput{
 		nodeName: p.cfg.NodeName,
 		index:    indexCgroups(view, p.cfg.PodRoot),
@@ -51,10 +53,12 @@ func (p *Provider) addPodList(ctx context.Context, view *cadvisor.View, legacy [
 		}
 	}
 	sortPodList(pods)
-	if len(pods) == 0 {
-		pods = nil
+	body, err := encodePodList(pods)
+	if err != nil {
+		p.cfg.Logger.Error(err, "Failed to encode /pods; serving it empty")
 	}
-	snap.Pods = &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: pods}
+	snap.Pods = body
+	return pods
 }
 
 // podListInput is what every pod of /pods is built with.

@@ -59,9 +59,8 @@ func BenchmarkPodListTick(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		snap := &Snapshot{}
-		p.addPodList(context.Background(), view, legacy, snap)
-		if len(snap.Pods.Items) != 100 {
-			b.Fatalf("pods = %d", len(snap.Pods.Items))
+		if pods := p.addPodList(context.Background(), view, legacy, snap); len(pods) != 100 {
+			b.Fatalf("pods = %d", len(pods))
 		}
 	}
 	if rt.calls != 1+100+200 {

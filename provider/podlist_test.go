@@ -170,7 +170,10 @@ func TestPodListFromRuntime(t *testing.T) {
 	rt, view := webPod(t, rootDir)
 	p := podListProvider(rootDir, rt, view)
 	p.Tick(context.Background())
-	list := p.Current().Pods
+	list, err := p.Current().PodList()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if list == nil || list.Kind != "PodList" || list.APIVersion != "v1" || len(list.Items) != 1 {
 		t.Fatalf("pods = %+v, want one pod in a v1 PodList", list)
 	}
@@ -267,7 +270,7 @@ func TestPodListResourcesFromRuntimeSpec(t *testing.T) {
 		`{"cpu":{"shares":256,"quota":50000,"period":100000},"memory":{"limit":104857600}}}}}`}}
 	p := podListProvider(rootDir, rt, view)
 	p.Tick(context.Background())
-	got := p.Current().Pods.Items[0].Spec.Containers[1]
+	got := podItems(t, p.Current())[0].Spec.Containers[1]
 	want := corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")},
 		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("100Mi")},
@@ -286,7 +289,7 @@ func TestPodListStaticPod(t *testing.T) {
 	rt.identity.sandboxes[1].Annotations[configSourceAnnotation] = "file"
 	p := podListProvider(rootDir, rt, view)
 	p.Tick(context.Background())
-	pod := p.Current().Pods.Items[0]
+	pod := podItems(t, p.Current())[0]
 	if !pod.CreationTimestamp.IsZero() {
 		t.Errorf("static pod creationTimestamp = %v, want none", pod.CreationTimestamp)
 	}
@@ -318,7 +321,7 @@ func TestPodListReusesStatuses(t *testing.T) {
 	if rt.calls != 1 {
 		t.Errorf("tick after a state change made %d status calls, want 1", rt.calls)
 	}
-	side := p.Current().Pods.Items[0].Status.ContainerStatuses[1]
+	side := podItems(t, p.Current())[0].Status.ContainerStatuses[1]
 	if side.State.Terminated == nil || side.State.Terminated.ExitCode != 2 || side.Ready {
 		t.Errorf("sidecar status = %+v, want terminated with exit code 2", side)
 	}
@@ -330,7 +333,7 @@ func TestPodListReusesStatuses(t *testing.T) {
 	if rt.calls != 1 {
 		t.Errorf("tick with a failing runtime made %d status calls, want 1", rt.calls)
 	}
-	pod := p.Current().Pods.Items[0]
+	pod := podItems(t, p.Current())[0]
 	if pod.Status.PodIP != "10.1.0.7" || pod.Status.ContainerStatuses[0].Image != "registry.example/app:1.2" {
 		t.Errorf("pod with a failing runtime = %+v, want the last statuses", pod.Status)
 	}
@@ -341,7 +344,7 @@ func TestPodListWithoutStatusReader(t *testing.T) {
 	rt, view := webPod(t, rootDir)
 	p := podListProvider(rootDir, &rt.fakeRuntime, view)
 	p.Tick(context.Background())
-	pod := p.Current().Pods.Items[0]
+	pod := podItems(t, p.Current())[0]
 	app := pod.Status.ContainerStatuses[0]
 	if app.ContainerID != "app1" || app.Image != "sha256:aaa" || app.State.Running == nil || pod.Status.PodIP != "" {
 		t.Errorf("pod without statuses = %+v, want list data and bare IDs", pod.Status)
@@ -367,7 +370,7 @@ func TestPodListFromCgroups(t *testing.T) {
 		Logger: klog.Background(),
 	})
 	p.Tick(context.Background())
-	items := p.Current().Pods.Items
+	items := podItems(t, p.Current())
 	if len(items) != 1 {
 		t.Fatalf("pods = %+v, want the cgroup tree's pod", items)
 	}
@@ -384,8 +387,9 @@ func TestPodListFromCgroups(t *testing.T) {
 func TestPodListEmpty(t *testing.T) {
 	p := podListProvider(t.TempDir(), &fakeRuntime{}, testView())
 	p.Tick(context.Background())
-	if list := p.Current().Pods; list == nil || list.Items != nil {
-		t.Errorf("pods = %+v, want a list with nil items (the kubelet's \"items\":null)", list)
+	want := `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":null}` + "\n"
+	if body := string(p.Current().Pods); body != want {
+		t.Errorf("pods = %s, want a list with nil items (the kubelet's \"items\":null): %s", body, want)
 	}
 }
 
@@ -514,7 +518,7 @@ func TestPodListInitContainers(t *testing.T) {
 		Image: &runtimeapi.ImageSpec{Image: "registry.example/setup:1"}}
 	p := podListProvider(rootDir, rt, view)
 	p.Tick(context.Background())
-	pod := p.Current().Pods.Items[0]
+	pod := podItems(t, p.Current())[0]
 	names := func(statuses []corev1.ContainerStatus) (out []string) {
 		for _, s := range statuses {
 			out = append(out, s.Name)
@@ -543,7 +547,7 @@ func TestPodListContainerRemovedSinceTheList(t *testing.T) {
 	delete(rt.containerStatuses, "app0")
 	p := podListProvider(rootDir, rt, view)
 	p.Tick(context.Background())
-	pod := p.Current().Pods.Items[0]
+	pod := podItems(t, p.Current())[0]
 	side := pod.Status.ContainerStatuses[1]
 	if side.Name != "sidecar" || side.Image != "registry.example/side:3" {
 		t.Errorf("sidecar status = %+v, want its status although app0 is gone", side)
@@ -551,4 +555,17 @@ func TestPodListContainerRemovedSinceTheList(t *testing.T) {
 	if got := testutil.ToFloat64(p.metrics.runtimeErrors); got != 0 {
 		t.Errorf("runtime errors = %v, want 0 for a container removed since the list", got)
 	}
+}
+
+// podItems decodes the pods of snap's /pods body.
+func podItems(t testing.TB, snap *Snapshot) []corev1.Pod {
+	t.Helper()
+	list, err := snap.PodList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list == nil {
+		return nil
+	}
+	return list.Items
 }

@@ -167,10 +167,10 @@ func (p *Provider) Tick(ctx context.Context) {
 	}
 	snapshot.Legacy = NewLegacy(view, p.cfg.Machine, pods.legacy)
 	statusCtx, cancel := p.statusContext(ctx)
-	p.addPodList(statusCtx, view, pods.legacy, snapshot)
+	podObjects := p.addPodList(statusCtx, view, pods.legacy, snapshot)
 	cancel()
 	p.publish(snapshot, start, len(view.Cgroups))
-	p.observeEvents(view, snapshot)
+	p.observeEvents(view, podObjects)
 }
 
 // statusContext bounds the status calls /pods makes inside the tick (of

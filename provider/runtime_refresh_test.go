@@ -173,21 +173,21 @@ func gatedView(uids ...string) *cadvisor.View {
 }
 
 // snapshotPods are the pod UIDs of a snapshot's summary and of its /pods.
-func snapshotPods(snap *Snapshot) (summary, list []string) {
+func snapshotPods(t testing.TB, snap *Snapshot) (summary, list []string) {
 	for _, pod := range snap.Summary.Pods {
 		summary = append(summary, pod.PodRef.UID)
 	}
-	for _, pod := range snap.Pods.Items {
+	for _, pod := range podItems(t, snap) {
 		list = append(list, string(pod.UID))
 	}
 	return summary, list
 }
 
-func hasOnlyPods(snap *Snapshot, uids ...string) bool {
+func hasOnlyPods(t testing.TB, snap *Snapshot, uids ...string) bool {
 	if snap == nil {
 		return false
 	}
-	summary, list := snapshotPods(snap)
+	summary, list := snapshotPods(t, snap)
 	return equalStrings(summary, uids) && equalStrings(list, uids)
 }
 
@@ -264,8 +264,8 @@ func awaitTicksWhileHung(t *testing.T, p *Provider, n uint64, uids ...string) {
 		if snap == nil {
 			return false
 		}
-		if !hasOnlyPods(snap, uids...) {
-			summary, list := snapshotPods(snap)
+		if !hasOnlyPods(t, snap, uids...) {
+			summary, list := snapshotPods(t, snap)
 			t.Fatalf("snapshot %d has pods %v and /pods %v while the runtime hangs, want %v",
 				snap.Generation, summary, list, uids)
 		}
@@ -284,7 +284,7 @@ func TestTickNeverWaitsOnTheRuntime(t *testing.T) {
 			rt.setPods("a")
 			p := gatedProvider(rt, source)
 			stop := runProvider(t, p)
-			eventually(t, 50*gatedInterval, "pod a published", func() bool { return hasOnlyPods(p.Current(), "a") })
+			eventually(t, 50*gatedInterval, "pod a published", func() bool { return hasOnlyPods(t, p.Current(), "a") })
 
 			rt.hang()
 			rt.setPods("a", "b")
@@ -295,7 +295,7 @@ func TestTickNeverWaitsOnTheRuntime(t *testing.T) {
 
 			rt.release()
 			eventually(t, 50*gatedInterval, "pod b published once the runtime answers", func() bool {
-				return hasOnlyPods(p.Current(), "a", "b")
+				return hasOnlyPods(t, p.Current(), "a", "b")
 			})
 			stop()
 			eventually(t, 10*time.Second, "no goroutine left after shutdown", func() bool {
@@ -318,7 +318,7 @@ func TestTickPublishesWhileTheRuntimeHangsFromTheStart(t *testing.T) {
 	awaitTicksWhileHung(t, p, 5)
 	rt.release()
 	eventually(t, 50*gatedInterval, "pod a published once the runtime answers", func() bool {
-		return hasOnlyPods(p.Current(), "a")
+		return hasOnlyPods(t, p.Current(), "a")
 	})
 	stop()
 	eventually(t, 10*time.Second, "no goroutine left after shutdown", func() bool {
@@ -334,7 +334,7 @@ func TestStoppedWhileTheRuntimeHangs(t *testing.T) {
 	rt.setPods("a")
 	p := gatedProvider(rt, StatsSourceCollector)
 	stop := runProvider(t, p)
-	eventually(t, 50*gatedInterval, "pod a published", func() bool { return hasOnlyPods(p.Current(), "a") })
+	eventually(t, 50*gatedInterval, "pod a published", func() bool { return hasOnlyPods(t, p.Current(), "a") })
 	rt.hang()
 	eventually(t, 50*gatedInterval, "a runtime call waits at the gate", func() bool { return rt.blockedCalls() > 0 })
 	stop()
@@ -343,8 +343,8 @@ func TestStoppedWhileTheRuntimeHangs(t *testing.T) {
 	})
 }
 
-func podIP(snap *Snapshot, uid string) string {
-	for _, pod := range snap.Pods.Items {
+func podIP(t testing.TB, snap *Snapshot, uid string) string {
+	for _, pod := range podItems(t, snap) {
 		if string(pod.UID) == uid {
 			return pod.Status.PodIP
 		}
@@ -363,24 +363,24 @@ func TestTickNeverWaitsOnStatuses(t *testing.T) {
 	p := gatedProvider(gatedStatusRuntime{gatedRuntime: rt, statusRuntime: &statusRuntime{}}, StatsSourceCollector)
 	stop := runProvider(t, p)
 	eventually(t, 50*gatedInterval, "pod a published with its IP", func() bool {
-		return hasOnlyPods(p.Current(), "a") && podIP(p.Current(), "a") != ""
+		return hasOnlyPods(t, p.Current(), "a") && podIP(t, p.Current(), "a") != ""
 	})
 
 	rt.hangStatuses()
 	rt.setPods("a", "b")
 	eventually(t, 50*gatedInterval, "pod b published while the status calls hang", func() bool {
-		return hasOnlyPods(p.Current(), "a", "b")
+		return hasOnlyPods(t, p.Current(), "a", "b")
 	})
 	awaitTicksWhileHung(t, p, 5, "a", "b")
-	if snap := p.Current(); podIP(snap, "a") == "" || podIP(snap, "b") != "" {
-		t.Errorf("pod IPs while the status calls hang: a %q, b %q; want a's kept, b's unknown", podIP(snap, "a"), podIP(snap, "b"))
+	if snap := p.Current(); podIP(t, snap, "a") == "" || podIP(t, snap, "b") != "" {
+		t.Errorf("pod IPs while the status calls hang: a %q, b %q; want a's kept, b's unknown", podIP(t, snap, "a"), podIP(t, snap, "b"))
 	}
 	if rt.blockedCalls() == 0 {
 		t.Fatal("no status call waited at the gate: the test proves nothing")
 	}
 
 	rt.release()
-	eventually(t, 50*gatedInterval, "pod b's IP once the runtime answers", func() bool { return podIP(p.Current(), "b") != "" })
+	eventually(t, 50*gatedInterval, "pod b's IP once the runtime answers", func() bool { return podIP(t, p.Current(), "b") != "" })
 	stop()
 	eventually(t, 10*time.Second, "no goroutine left after shutdown", func() bool {
 		return runtime.NumGoroutine() <= before

@@ -1,9 +1,13 @@
 package provider
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
 
@@ -24,13 +28,44 @@ type Snapshot struct {
 	// Legacy answers the kubelet's cAdvisor JSON endpoints (/stats/,
 	// /stats/container, /stats/<pod>/<container>, /spec/).
 	Legacy *Legacy
-	// Pods is the /pods answer: a v1.PodList like the kubelet's, built from
+	// Pods is the /pods body: a v1.PodList like the kubelet's, built from
 	// the runtime's view of this tick (or the cgroup tree without a
-	// runtime). Items is nil when no pod runs, so that it encodes as the
-	// kubelet's "items":null.
-	Pods *corev1.PodList
+	// runtime) and encoded as the kubelet encodes it (encodePodList). It is
+	// kept encoded: as objects the pods of a 500-pod node take ten times
+	// the memory of their JSON, and /pods is the only endpoint that needs
+	// them whole.
+	Pods []byte
 
 	// podStatuses are the runtime statuses behind Pods, which the next tick
 	// reuses for sandboxes and containers whose state did not change.
 	podStatuses *runtimeStatuses
+}
+
+// PodList decodes Pods, for in-process readers of the pods (registration's
+// mirror pods); nil when the snapshot has no pod list.
+func (s *Snapshot) PodList() (*corev1.PodList, error) {
+	if s.Pods == nil {
+		return nil, nil
+	}
+	list := &corev1.PodList{}
+	if err := json.Unmarshal(s.Pods, list); err != nil {
+		return nil, fmt.Errorf("decode the pod list of snapshot %d: %w", s.Generation, err)
+	}
+	return list, nil
+}
+
+// encodePodList encodes like the kubelet's encodePods, whose legacy codec
+// writes compact JSON with kind and apiVersion on the list (not on its
+// items) and a trailing newline (json.Encoder). Items is nil when no pod
+// runs, so that it encodes as the kubelet's "items":null.
+func encodePodList(pods []corev1.Pod) ([]byte, error) {
+	if len(pods) == 0 {
+		pods = nil
+	}
+	list := &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: pods}
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(list); err != nil {
+		return nil, fmt.Errorf("encode pod list: %w", err)
+	}
+	return buf.Bytes(), nil
 }

@@ -1,8 +1,8 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -29,10 +29,20 @@ func testPodList() *corev1.PodList {
 	}
 }
 
-// publishPods stores a snapshot of generation gen carrying pods.
-func publishPods(src *fakeSource, gen uint64, pods *corev1.PodList) {
+// publishPods stores a snapshot of generation gen carrying pods, encoded
+// as the provider encodes them; nil is a snapshot without a pod list.
+func publishPods(t *testing.T, src *fakeSource, gen uint64, pods *corev1.PodList) {
+	t.Helper()
+	var body []byte
+	if pods != nil {
+		var buf bytes.Buffer
+		if err := json.NewEncoder(&buf).Encode(pods); err != nil {
+			t.Fatal(err)
+		}
+		body = buf.Bytes()
+	}
 	src.snapshot.Store(&provider.Snapshot{Generation: gen, Time: time.Now(),
-		Summary: craftedSummary(), CPUAndMemory: cpuAndMemorySummary(), Pods: pods})
+		Summary: craftedSummary(), CPUAndMemory: cpuAndMemorySummary(), Pods: body})
 }
 
 // TestPodsEndpoint: /pods answers the snapshot's pod list as the kubelet's
@@ -40,7 +50,7 @@ func publishPods(src *fakeSource, gen uint64, pods *corev1.PodList) {
 // Content-Type application/json; GET only.
 func TestPodsEndpoint(t *testing.T) {
 	src := &fakeSource{}
-	publishPods(src, 1, testPodList())
+	publishPods(t, src, 1, testPodList())
 	ts := newTestServer(t, Config{}, src)
 
 	resp, body := do(t, http.MethodGet, ts.URL+"/pods", "", "")
@@ -74,38 +84,11 @@ func TestPodsEndpointEmptyAndNotReady(t *testing.T) {
 		t.Errorf("GET /pods before the first snapshot = %d (Retry-After %q), want 503", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	for _, pods := range []*corev1.PodList{{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}, nil} {
-		publishPods(src, 2, pods)
+		publishPods(t, src, 2, pods)
 		resp, body := do(t, http.MethodGet, ts.URL+"/pods", "", "")
 		if want := `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":null}` + "\n"; resp.StatusCode != http.StatusOK || body != want {
 			t.Errorf("GET /pods without pods = %d %q, want %q", resp.StatusCode, body, want)
 		}
-	}
-}
-
-// TestPodsBodySharedPerSnapshot: every request for one snapshot gets the
-// same encoding; a new snapshot gets a new one; a request holding an older
-// snapshot does not evict the newer body.
-func TestPodsBodySharedPerSnapshot(t *testing.T) {
-	h := &snapshotBody{encode: encodePods}
-	old := &provider.Snapshot{Generation: 1, Pods: testPodList()}
-	first, err := h.get(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, _ := h.get(old)
-	if &first[0] != &again[0] {
-		t.Error("the same snapshot was encoded twice")
-	}
-	newer := &provider.Snapshot{Generation: 2, Pods: &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}}
-	fresh, _ := h.get(newer)
-	if strings.Contains(string(fresh), "web") {
-		t.Errorf("generation 2 body = %s, want the new snapshot's", fresh)
-	}
-	if stale, _ := h.get(old); !strings.Contains(string(stale), "web") {
-		t.Errorf("generation 1 body = %s, want its own pods", stale)
-	}
-	if cached, _ := h.get(newer); &cached[0] != &fresh[0] {
-		t.Error("an older snapshot's request evicted the newer body")
 	}
 }
 
@@ -142,28 +125,4 @@ func TestPodsOnTheSecurePort(t *testing.T) {
 	if status != http.StatusForbidden || body != want {
 		t.Errorf("/pods with nodes/stats only = %d %q, want 403 %q", status, body, want)
 	}
-}
-
-// BenchmarkEncodePodList is the one encoding a snapshot's /pods costs, at
-// 100 pods of two containers.
-func BenchmarkEncodePodList(b *testing.B) {
-	one := testPodList().Items[0]
-	one.Spec.Containers = append(one.Spec.Containers, corev1.Container{Name: "sidecar", Image: "side:1"})
-	one.Status.ContainerStatuses = append(one.Status.ContainerStatuses, corev1.ContainerStatus{Name: "sidecar", ContainerID: "containerd://c2"})
-	list := &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
-	for i := range 100 {
-		pod := *one.DeepCopy()
-		pod.Name = fmt.Sprintf("web-%d", i)
-		list.Items = append(list.Items, pod)
-	}
-	b.ReportAllocs()
-	var size int
-	for range b.N {
-		body, err := encodePodList(list)
-		if err != nil {
-			b.Fatal(err)
-		}
-		size = len(body)
-	}
-	b.ReportMetric(float64(size), "bytes/body")
 }

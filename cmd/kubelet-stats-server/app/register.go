@@ -10,13 +10,13 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 	"github.com/kubelet-stats-server/kubelet-stats-server/cri"
+	"github.com/kubelet-stats-server/kubelet-stats-server/internal/kubeclient"
 	"github.com/kubelet-stats-server/kubelet-stats-server/internal/version"
 	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 	"github.com/kubelet-stats-server/kubelet-stats-server/register"
@@ -106,7 +106,7 @@ func startRegistration(ctx context.Context, logger klog.Logger, opts *Options, m
 		},
 		RuntimeVersion: runtimeVersion(ctx, logger, runtime),
 		Version:        version.Get().Version,
-		Source:         snapshotSource{stats},
+		Source:         snapshotSource{stats: stats, logger: logger.WithName("register")},
 		StatusInterval: nodeStatusUpdateFrequency,
 		Logger:         logger.WithName("register"),
 	})
@@ -147,7 +147,7 @@ func (r *registration) stop() {
 
 // registrationClient is a client of the API server of kubeconfig with the
 // kubelet's QPS and burst and a timeout per call.
-func registrationClient(kubeconfig string) (kubernetes.Interface, error) {
+func registrationClient(kubeconfig string) (register.Client, error) {
 	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
@@ -158,11 +158,11 @@ func registrationClient(kubeconfig string) (kubernetes.Interface, error) {
 		config.Timeout = apiServerTimeout
 	}
 	config.UserAgent = rest.DefaultKubernetesUserAgent()
-	client, err := kubernetes.NewForConfig(config)
+	client, err := kubeclient.New(config)
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
 	}
-	return client, nil
+	return register.RESTClient(client), nil
 }
 
 // nodeAddresses are the kubelet's without a cloud provider (InternalIP,
@@ -236,11 +236,21 @@ func existingDir(dir string) string {
 
 // snapshotSource reads what registration needs from the provider's newest
 // snapshot.
-type snapshotSource struct{ stats *provider.Provider }
+type snapshotSource struct {
+	stats  *provider.Provider
+	logger klog.Logger
+}
 
+// Pods decodes the newest snapshot's /pods body; nil before the first tick
+// (and on an error, which a body the provider encoded itself cannot give).
 func (s snapshotSource) Pods() *corev1.PodList {
 	if snap := s.stats.Current(); snap != nil {
-		return snap.Pods
+		list, err := snap.PodList()
+		if err != nil {
+			s.logger.Error(err, "Mirror pods skip this tick")
+			return nil
+		}
+		return list
 	}
 	return nil
 }
