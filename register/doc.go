@@ -26,6 +26,14 @@
 //     OOMKilling on the pod for a kill of one of its containers.
 //
 // It reads the provider's snapshot through Source and imports neither
-// provider nor server; cmd wires it. Without --register-node nothing of
+// provider nor server; cmd wires it. It talks to the API server through
+// Client, a subset of client-go's typed clients that they satisfy (tests
+// use the fake clientset) and that RESTClient provides over
+// internal/kubeclient: client-go's clientset and tools/record register
+// every API group's types when the binary starts, megabytes of resident
+// memory for a server that writes four kinds of objects. Events go through
+// a small recorder that posts what tools/record posts for the kubelet and
+// counts identical repeats as its correlator does, without its spam
+// filter and aggregation. Without --register-node nothing of
 // this package runs and nothing is written to the API server.
 package register

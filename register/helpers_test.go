@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/klog/v2/ktesting"
@@ -77,6 +78,17 @@ func newClient(objects ...runtime.Object) *fake.Clientset {
 	return client
 }
 
+// typedClient is a client-go clientset (the fake here) as registration's
+// Client: the typed clients' methods are the ones it calls.
+type typedClient struct{ cs kubernetes.Interface }
+
+func (c typedClient) Nodes() NodeClient { return c.cs.CoreV1().Nodes() }
+func (c typedClient) Leases(namespace string) LeaseClient {
+	return c.cs.CoordinationV1().Leases(namespace)
+}
+func (c typedClient) Pods(namespace string) PodClient     { return c.cs.CoreV1().Pods(namespace) }
+func (c typedClient) Events(namespace string) EventClient { return c.cs.CoreV1().Events(namespace) }
+
 func testMachine() *cadvisor.Machine {
 	return &cadvisor.Machine{
 		NumCores:       2,
@@ -93,7 +105,7 @@ func testMachine() *cadvisor.Machine {
 func testConfig(t *testing.T, client *fake.Clientset, src Source) Config {
 	return Config{
 		NodeName: testNode,
-		Client:   client,
+		Client:   typedClient{client},
 		Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: "192.0.2.10"},
 			{Type: corev1.NodeExternalIP, Address: "127.0.0.1"},

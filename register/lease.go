@@ -10,8 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	coordinationclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 )
@@ -20,7 +18,7 @@ import (
 // (component-helpers/apimachinery/lease): the Lease named after the node in
 // kube-node-lease, held by the node, owned by the Node object.
 type leaseRenewer struct {
-	leases  coordinationclient.LeaseInterface
+	leases  LeaseClient
 	name    string
 	nodeUID types.UID
 	now     func() time.Time
@@ -29,9 +27,9 @@ type leaseRenewer struct {
 	latest *coordinationv1.Lease
 }
 
-func (l *leaseRenewer) init(client kubernetes.Interface, nodeName string, nodeUID types.UID, now func() time.Time, logger klog.Logger) {
+func (l *leaseRenewer) init(client Client, nodeName string, nodeUID types.UID, now func() time.Time, logger klog.Logger) {
 	*l = leaseRenewer{
-		leases:  client.CoordinationV1().Leases(corev1.NamespaceNodeLease),
+		leases:  client.Leases(corev1.NamespaceNodeLease),
 		name:    nodeName,
 		nodeUID: nodeUID,
 		now:     now,

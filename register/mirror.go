@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 )
@@ -28,7 +27,7 @@ const mirrorAnnotation = "kubernetes.io/config.mirror"
 // mirrors keeps one mirror pod per pod of the runtime, keyed by the
 // runtime's pod UID.
 type mirrors struct {
-	client   kubernetes.Interface
+	client   Client
 	nodeName string
 	source   Source
 	logger   klog.Logger
@@ -132,7 +131,7 @@ func (m *mirrors) sync(ctx context.Context) {
 // adopt takes over the mirror pods on this node that an earlier run left,
 // so that those whose sandbox went while it was down are deleted.
 func (m *mirrors) adopt(ctx context.Context) error {
-	pods, err := m.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{
+	pods, err := m.client.Pods("").List(ctx, metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", m.nodeName).String(),
 	})
 	if err != nil {
@@ -181,7 +180,7 @@ func (m *mirrors) ensure(ctx context.Context, pod *corev1.Pod) error {
 // adopted; one of an earlier pod of that name is deleted first; a pod that
 // is no mirror pod is left alone.
 func (m *mirrors) create(ctx context.Context, pod *corev1.Pod, spec string) (*mirror, error) {
-	pods := m.client.CoreV1().Pods(pod.Namespace)
+	pods := m.client.Pods(pod.Namespace)
 	created, err := pods.Create(ctx, mirrorPod(pod, m.nodeName, m.nodeUID), metav1.CreateOptions{})
 	if err == nil {
 		m.logger.V(2).Info("Created mirror pod", "pod", klog.KObj(created), "uid", created.UID, "runtimeUID", pod.UID)
@@ -219,7 +218,7 @@ func (m *mirrors) patchStatus(ctx context.Context, pod *corev1.Pod, mp *mirror) 
 	if err != nil {
 		return fmt.Errorf("mirror pod %s/%s: %w", mp.namespace, mp.name, err)
 	}
-	updated, err := m.client.CoreV1().Pods(mp.namespace).Patch(ctx, mp.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
+	updated, err := m.client.Pods(mp.namespace).Patch(ctx, mp.name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
 	if err != nil {
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) || uidMismatch(err) {
 			// Deleted or replaced behind our back: make it again.
@@ -260,7 +259,7 @@ func (m *mirrors) remove(ctx context.Context, runtimeUID types.UID, mp *mirror) 
 // delete is the kubelet's DeleteMirrorPod: no grace period, the mirror's
 // UID as precondition; gone or replaced already is no error.
 func (m *mirrors) delete(ctx context.Context, mp *mirror) error {
-	err := m.client.CoreV1().Pods(mp.namespace).Delete(ctx, mp.name, metav1.DeleteOptions{
+	err := m.client.Pods(mp.namespace).Delete(ctx, mp.name, metav1.DeleteOptions{
 		GracePeriodSeconds: ptr.To[int64](0),
 		Preconditions:      &metav1.Preconditions{UID: &mp.uid},
 	})

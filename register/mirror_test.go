@@ -2,6 +2,9 @@ package register
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"sort"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -9,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
@@ -239,31 +241,28 @@ func TestOOMKillEvents(t *testing.T) {
 	client := newClient()
 	src := &fakeSource{owners: map[string][3]string{"/kubepods/podrt-web/abc": {"team", "web", "app"}}}
 	r := New(testConfig(t, client, src))
-	recorder := record.NewFakeRecorder(10)
-	recorder.IncludeObject = true
-	r.recorder = recorder
 	r.mirrors.put("rt-web", &mirror{namespace: "team", name: "web", uid: "api-web"})
 
 	r.RecordOOMKill(cadvisor.OOMKill{PID: 42, ProcessName: "work", Cgroup: "/kubepods/podrt-web/abc", LimitCgroup: "/kubepods/podrt-web/abc"})
 	r.RecordOOMKill(cadvisor.OOMKill{PID: 7, ProcessName: "java", Cgroup: "/system.slice/app", LimitCgroup: "/"})
 	r.RecordOOMKill(cadvisor.OOMKill{PID: 8, ProcessName: "cron", Cgroup: "/system.slice/cron", LimitCgroup: "/system.slice/cron"})
-	close(recorder.Events)
+	r.recorder.drain(context.Background())
+	events, err := client.CoreV1().Events("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []string
-	for e := range recorder.Events {
-		got = append(got, e)
+	for _, e := range events.Items {
+		got = append(got, fmt.Sprintf("%s %s %s %s/%s %s/%s", e.Type, e.Reason, e.Message,
+			e.InvolvedObject.APIVersion, e.InvolvedObject.Kind, e.InvolvedObject.Namespace, e.InvolvedObject.Name))
 	}
+	sort.Strings(got)
 	want := []string{
-		"Warning OOMKilling Memory cgroup out of memory: killed process 42 (work) of container app " +
-			"involvedObject{kind=Pod,apiVersion=v1}",
-		"Warning SystemOOM System OOM encountered, victim process: java, pid: 7 involvedObject{kind=Node,apiVersion=}",
+		"Warning OOMKilling Memory cgroup out of memory: killed process 42 (work) of container app v1/Pod team/web",
+		"Warning SystemOOM System OOM encountered, victim process: java, pid: 7 /Node /node-a",
 	}
-	if len(got) != len(want) {
-		t.Fatalf("events %q, want %q (a kill outside pods under its own limit posts nothing, as in the kubelet)", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("event %d = %q, want %q", i, got[i], want[i])
-		}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q (a kill outside pods under its own limit posts nothing, as in the kubelet)", got, want)
 	}
 	if ref := r.mirrors.podRef("team", "web", "app"); ref.UID != "api-web" || ref.FieldPath != "spec.containers{app}" {
 		t.Errorf("pod reference %+v, want the mirror's UID and the container's field path", ref)

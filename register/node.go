@@ -38,7 +38,7 @@ type nodeStatus struct {
 // tryRegister is the kubelet's tryRegisterWithAPIServer: create the node,
 // or reconcile the default labels and capacity of an existing one.
 func (r *Registrar) tryRegister(ctx context.Context) (*corev1.Node, error) {
-	nodes := r.cfg.Client.CoreV1().Nodes()
+	nodes := r.cfg.Client.Nodes()
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: r.cfg.NodeName}}
 	r.setNode(node, r.cfg.Source.Healthy())
 	created, err := nodes.Create(ctx, node, metav1.CreateOptions{})
@@ -68,7 +68,7 @@ func (r *Registrar) syncStatus(ctx context.Context) {
 // notReady as message when it is not nil) and patches the status when it
 // changed or was last reported statusReportInterval ago.
 func (r *Registrar) patchStatus(ctx context.Context, notReady error) error {
-	nodes := r.cfg.Client.CoreV1().Nodes()
+	nodes := r.cfg.Client.Nodes()
 	original, err := nodes.Get(ctx, r.cfg.NodeName, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("get node %s: %w", r.cfg.NodeName, err)

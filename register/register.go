@@ -8,10 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
@@ -30,7 +26,7 @@ type Source interface {
 // Config wires a Registrar.
 type Config struct {
 	NodeName string
-	Client   kubernetes.Interface
+	Client   Client
 	// Addresses are the Node's status.addresses.
 	Addresses []corev1.NodeAddress
 	// KubeletPort is the secure port: daemonEndpoints.kubeletEndpoint.Port.
@@ -71,10 +67,9 @@ const eventComponent = "kubelet-stats-server"
 // Registrar keeps the Node, its Lease and the mirror pods of this node in
 // the API server.
 type Registrar struct {
-	cfg         Config
-	logger      klog.Logger
-	broadcaster record.EventBroadcaster
-	recorder    record.EventRecorder
+	cfg      Config
+	logger   klog.Logger
+	recorder *recorder
 	// nodeRef is the kubelet's reference for node events: UID = node name.
 	nodeRef *corev1.ObjectReference
 	now     func() time.Time
@@ -90,39 +85,38 @@ type Registrar struct {
 
 // New returns a Registrar; Run registers the node and keeps it.
 func New(cfg Config) *Registrar {
-	broadcaster := record.NewBroadcaster()
 	r := &Registrar{
-		cfg:         cfg,
-		logger:      cfg.Logger,
-		broadcaster: broadcaster,
-		recorder:    broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: eventComponent, Host: cfg.NodeName}),
-		nodeRef:     &corev1.ObjectReference{Kind: "Node", Name: cfg.NodeName, UID: types.UID(cfg.NodeName)},
-		now:         time.Now,
+		cfg:     cfg,
+		logger:  cfg.Logger,
+		nodeRef: &corev1.ObjectReference{Kind: "Node", Name: cfg.NodeName, UID: types.UID(cfg.NodeName)},
+		now:     time.Now,
 	}
+	// Events take the time from r.now too, which tests set.
+	now := func() time.Time { return r.now() }
+	r.recorder = newRecorder(cfg.Client, corev1.EventSource{Component: eventComponent, Host: cfg.NodeName}, now, r.logger.WithName("events"))
 	r.mirrors = newMirrors(cfg, r.logger.WithName("mirror"))
 	return r
 }
 
 // Run registers the node, then renews its lease, syncs its status and the
-// mirror pods until ctx ends, and then patches the node NotReady. It
-// returns once that is done (or failed).
+// mirror pods until ctx ends, and then patches the node NotReady and posts
+// the events still queued. It returns once that is done (or failed).
 func (r *Registrar) Run(ctx context.Context) {
-	sink := r.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.cfg.Client.CoreV1().Events("")})
-	defer sink.Stop()
-	defer r.broadcaster.Shutdown()
-	node, ok := r.register(ctx)
-	if !ok {
-		return
-	}
-	r.recorder.Eventf(r.nodeRef, corev1.EventTypeNormal, "Starting", "Starting kubelet-stats-server.")
-	r.lease.init(r.cfg.Client, r.cfg.NodeName, node.UID, r.now, r.logger.WithName("lease"))
-	r.mirrors.setNode(node)
 	var wg sync.WaitGroup
-	wg.Go(func() { wait.JitterUntilWithContext(ctx, r.lease.renew, leaseRenewInterval, 0.04, true) })
-	wg.Go(func() { wait.UntilWithContext(ctx, r.syncStatus, r.cfg.StatusInterval) })
-	wg.Go(func() { wait.UntilWithContext(ctx, r.mirrors.sync, r.cfg.StatusInterval) })
+	wg.Go(func() { r.recorder.run(ctx) })
+	node, registered := r.register(ctx)
+	if registered {
+		r.recorder.Eventf(r.nodeRef, corev1.EventTypeNormal, "Starting", "Starting kubelet-stats-server.")
+		r.lease.init(r.cfg.Client, r.cfg.NodeName, node.UID, r.now, r.logger.WithName("lease"))
+		r.mirrors.setNode(node)
+		wg.Go(func() { wait.JitterUntilWithContext(ctx, r.lease.renew, leaseRenewInterval, 0.04, true) })
+		wg.Go(func() { wait.UntilWithContext(ctx, r.syncStatus, r.cfg.StatusInterval) })
+		wg.Go(func() { wait.UntilWithContext(ctx, r.mirrors.sync, r.cfg.StatusInterval) })
+	}
 	wg.Wait()
-	r.shutdown()
+	if registered {
+		r.shutdown()
+	}
 }
 
 // register creates the Node or reconciles the existing one, retrying with
@@ -146,11 +140,12 @@ func (r *Registrar) register(ctx context.Context) (*corev1.Node, bool) {
 	}
 }
 
-// shutdown patches the node NotReady with a context of its own: Run's has
-// ended.
+// shutdown patches the node NotReady and posts the queued events with a
+// context of its own: Run's has ended.
 func (r *Registrar) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	defer r.recorder.drain(ctx)
 	if err := r.patchStatus(ctx, errShuttingDown); err != nil {
 		r.logger.Error(err, "Unable to mark the node NotReady on shutdown", "node", r.cfg.NodeName)
 		return

@@ -151,6 +151,10 @@ func TestRunRegistersTheNodeLikeTheKubelet(t *testing.T) {
 	if c := readyCondition(node); c.Status != corev1.ConditionFalse || c.Reason != "KubeletNotReady" || c.Message != errShuttingDown.Error() {
 		t.Errorf("after Run returned, ready condition = %+v, want NotReady: %s", c, errShuttingDown)
 	}
+	// Posted before Run returned: the queue is drained on shutdown.
+	if e := findEvent(t, client, "NodeNotReady"); e.Message != "Node node-a status is now: NodeNotReady" {
+		t.Errorf("NodeNotReady event message %q", e.Message)
+	}
 }
 
 func TestRunRenewsTheLease(t *testing.T) {
@@ -176,7 +180,7 @@ func TestLeaseRenewalUpdatesRenewTime(t *testing.T) {
 	client := newClient()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var l leaseRenewer
-	l.init(client, testNode, "node-uid", func() time.Time { return now }, testConfig(t, client, nil).Logger)
+	l.init(typedClient{client}, testNode, "node-uid", func() time.Time { return now }, testConfig(t, client, nil).Logger)
 	ctx := context.Background()
 	l.renew(ctx)
 	now = now.Add(10 * time.Second)

@@ -11,28 +11,33 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/internal/kubeclient"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from this run instead of comparing")
 
-// wireClient is the production client of the API server at url.
-func wireClient(t *testing.T, url string) kubernetes.Interface {
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: url, ContentConfig: rest.ContentConfig{ContentType: "application/json"}})
+// wireClient is the production client of the API server at url, as
+// cmd wires it.
+func wireClient(t *testing.T, url string) Client {
+	client, err := kubeclient.New(&rest.Config{Host: url})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return client
+	return RESTClient(client)
 }
 
 // startEvents starts posting r's events until the test ends.
-func startEvents(t *testing.T, r *Registrar, client kubernetes.Interface) {
-	sink := r.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	t.Cleanup(func() { sink.Stop(); r.broadcaster.Shutdown() })
+func startEvents(t *testing.T, r *Registrar, _ Client) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.recorder.run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // TestWireRequests pins what registration sends over HTTP, request by

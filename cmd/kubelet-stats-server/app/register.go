@@ -10,13 +10,13 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 	"github.com/kubelet-stats-server/kubelet-stats-server/cri"
+	"github.com/kubelet-stats-server/kubelet-stats-server/internal/kubeclient"
 	"github.com/kubelet-stats-server/kubelet-stats-server/internal/version"
 	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 	"github.com/kubelet-stats-server/kubelet-stats-server/register"
@@ -147,7 +147,7 @@ func (r *registration) stop() {
 
 // registrationClient is a client of the API server of kubeconfig with the
 // kubelet's QPS and burst and a timeout per call.
-func registrationClient(kubeconfig string) (kubernetes.Interface, error) {
+func registrationClient(kubeconfig string) (register.Client, error) {
 	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
@@ -158,11 +158,11 @@ func registrationClient(kubeconfig string) (kubernetes.Interface, error) {
 		config.Timeout = apiServerTimeout
 	}
 	config.UserAgent = rest.DefaultKubernetesUserAgent()
-	client, err := kubernetes.NewForConfig(config)
+	client, err := kubeclient.New(config)
 	if err != nil {
 		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
 	}
-	return client, nil
+	return register.RESTClient(client), nil
 }
 
 // nodeAddresses are the kubelet's without a cloud provider (InternalIP,
