@@ -193,13 +193,14 @@ func filesReadByPass(c *Collector) []string {
 		}
 		for i, file := range pressureFiles {
 			if st.pressure[i] && (i != 1 || st.spec.HasMemory) {
-				files = append(files, filepath.Join(st.pressureDir, file))
+				files = append(files, st.pressureDir.file(file))
 			}
 		}
 		files = append(files, ioFilesRead(&st.spec.io)...)
-		files = append(files, st.procsFile)
+		procs := st.procs.file("cgroup.procs")
+		files = append(files, procs)
 		if e.pod != "" && netPIDs[e.pod] == 0 {
-			if data, err := os.ReadFile(st.procsFile); err == nil {
+			if data, err := os.ReadFile(procs); err == nil {
 				if _, pid := countProcs(data); pid != 0 {
 					netPIDs[e.pod] = pid
 				}
@@ -218,31 +219,32 @@ func filesReadByPass(c *Collector) []string {
 // controllerFiles lists the controller files a reader opens.
 func controllerFiles(reader controllerReader) []string {
 	var files []string
-	add := func(dir string, names ...string) {
+	add := func(dir cgroupDir, names ...string) {
 		for _, name := range names {
-			files = append(files, filepath.Join(dir, name))
+			files = append(files, dir.file(name))
 		}
 	}
 	switch r := reader.(type) {
 	case *v1Reader:
-		if r.memory != "" {
-			add(r.memory, "memory.stat", "memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt")
+		if r.has.has(hMemory) {
+			memory := r.dir(hMemory)
+			add(memory, "memory.stat", "memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt")
 			if !r.root {
-				add(r.memory, "memory.limit_in_bytes")
+				add(memory, "memory.limit_in_bytes")
 				if r.memsw {
-					add(r.memory, "memory.memsw.limit_in_bytes")
+					add(memory, "memory.memsw.limit_in_bytes")
 				}
-				add(r.memory, "memory.oom_control")
+				add(memory, "memory.oom_control")
 			}
 		}
-		if r.pids != "" {
-			add(r.pids, "pids.current", "pids.max")
+		if r.has.has(hPids) {
+			add(r.dir(hPids), "pids.current", "pids.max")
 		}
-		if r.cpu != "" {
-			add(r.cpu, "cpu.stat")
+		if r.has.has(hCPU) {
+			add(r.dir(hCPU), "cpu.stat")
 		}
-		if r.cpuacct != "" {
-			add(r.cpuacct, "cpuacct.stat", "cpuacct.usage_percpu", "cpuacct.usage")
+		if r.has.has(hCPUAcct) {
+			add(r.dir(hCPUAcct), "cpuacct.stat", "cpuacct.usage_percpu", "cpuacct.usage")
 		}
 	case *v2Reader:
 		if r.memory {
@@ -269,14 +271,15 @@ func controllerFiles(reader controllerReader) []string {
 // ioFilesRead lists the I/O files readDiskIO opens: io.stat, or the blkio
 // pairs up to the first whose io_serviced lists a device.
 func ioFilesRead(io *ioFiles) []string {
-	if io.stat != "" {
-		return []string{io.stat}
+	if io.stat {
+		return []string{io.dir.file("io.stat")}
 	}
 	var files []string
-	for _, pair := range io.blkio {
-		files = append(files, pair.serviced)
-		if data, err := os.ReadFile(pair.serviced); err == nil && bytes.Contains(data, []byte(":")) {
-			return append(files, pair.serviceBytes)
+	for i := range int(io.blkio.n) {
+		pair := io.blkio.files(i)
+		files = append(files, io.dir.file(pair.serviced))
+		if data, err := os.ReadFile(io.dir.file(pair.serviced)); err == nil && bytes.Contains(data, []byte(":")) {
+			return append(files, io.dir.file(pair.serviceBytes))
 		}
 	}
 	return files

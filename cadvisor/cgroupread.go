@@ -24,9 +24,11 @@ type controllerReader interface {
 
 // v1Reader reads the memory, pids, cpu and cpuacct hierarchies of cgroup v1.
 type v1Reader struct {
-	// memory, cpu, cpuacct and pids are the cgroup's directories in each
-	// hierarchy; "" when absent (pids is "" for the root, as in cAdvisor).
-	memory, cpu, cpuacct, pids string
+	mounts *mounts
+	name   string
+	// has lists the hierarchies the cgroup's directories are read in (never
+	// pids for the root, as in cAdvisor).
+	has hierarchySet
 	// root skips the memory limits and OOM counter, which the root takes
 	// from the machine (fillRootMemory) or does not have.
 	root bool
@@ -38,14 +40,17 @@ type v1Reader struct {
 	memsw bool
 }
 
+// dir is the cgroup's directory in hierarchy h.
+func (r *v1Reader) dir(h hierarchyID) cgroupDir { return r.mounts.dir(h, r.name) }
+
 func (r *v1Reader) readBeforeCPU(buf *[]byte, s *Sample) error {
-	if r.memory != "" {
+	if r.has.has(hMemory) {
 		if err := r.readMemory(buf, &s.Memory); err != nil {
 			return err
 		}
 	}
-	if r.pids != "" {
-		return readPids(buf, unix.AT_FDCWD, r.pids, &s.Processes)
+	if r.has.has(hPids) {
+		return readPids(buf, unix.AT_FDCWD, r.dir(hPids), &s.Processes)
 	}
 	return nil
 }
@@ -54,13 +59,14 @@ func (r *v1Reader) readBeforeCPU(buf *[]byte, s *Sample) error {
 // the root, the limits and the OOM kill counter, from one directory
 // descriptor.
 func (r *v1Reader) readMemory(buf *[]byte, mem *MemoryStats) error {
-	dirfd, err := openDir(r.memory)
+	dir := r.dir(hMemory)
+	dirfd, err := openDir(dir)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dirfd)
 	read := func(name string) ([]byte, error) {
-		data, err := readFileAt(*buf, dirfd, r.memory, name)
+		data, err := readFileAt(*buf, dirfd, dir, name)
 		*buf = data[:cap(data)]
 		return data, err
 	}
@@ -70,7 +76,7 @@ func (r *v1Reader) readMemory(buf *[]byte, mem *MemoryStats) error {
 	}
 	stat, err := parseMemoryStat(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", r.memory, err)
+		return fmt.Errorf("%s: %w", dir, err)
 	}
 	stat.applyV1(mem, r.useHierarchy)
 	values := []struct {
@@ -90,7 +96,7 @@ func (r *v1Reader) readMemory(buf *[]byte, mem *MemoryStats) error {
 		if v.target == &mem.SwapLimit && !r.memsw {
 			continue
 		}
-		if err := readValue(buf, dirfd, r.memory, v.file, v.target); err != nil {
+		if err := readValue(buf, dirfd, dir, v.file, v.target); err != nil {
 			return err
 		}
 	}
@@ -106,7 +112,7 @@ func (r *v1Reader) readMemory(buf *[]byte, mem *MemoryStats) error {
 		return err
 	}
 	if mem.OOMKills, err = valueOfKey(data, "oom_kill"); err != nil {
-		return fmt.Errorf("%s/memory.oom_control: %w", r.memory, err)
+		return fmt.Errorf("%s/memory.oom_control: %w", dir, err)
 	}
 	return nil
 }
@@ -117,30 +123,32 @@ func (r *v1Reader) readMemory(buf *[]byte, mem *MemoryStats) error {
 // its own moment: the total is read from its own file, as the library and
 // so the kubelet read it, and last, right before the sample is stamped.
 func (r *v1Reader) readCPU(buf *[]byte, s *Sample) error {
-	if r.cpu != "" {
-		data, err := readFileAt(*buf, unix.AT_FDCWD, r.cpu, "cpu.stat")
+	if r.has.has(hCPU) {
+		dir := r.dir(hCPU)
+		data, err := readFileAt(*buf, unix.AT_FDCWD, dir, "cpu.stat")
 		*buf = data[:cap(data)]
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		stat, err := parseCPUStat(data)
 		if err != nil {
-			return fmt.Errorf("%s: %w", r.cpu, err)
+			return fmt.Errorf("%s: %w", dir, err)
 		}
 		s.CPU.Periods, s.CPU.ThrottledPeriods, s.CPU.ThrottledTime = stat.periods, stat.throttledPeriods, stat.throttled
 	}
-	if r.cpuacct == "" {
+	if !r.has.has(hCPUAcct) {
 		return nil
 	}
-	data, err := readFileAt(*buf, unix.AT_FDCWD, r.cpuacct, "cpuacct.stat")
+	dir := r.dir(hCPUAcct)
+	data, err := readFileAt(*buf, unix.AT_FDCWD, dir, "cpuacct.stat")
 	*buf = data[:cap(data)]
 	if err != nil {
 		return err
 	}
 	if s.CPU.UsageUser, s.CPU.UsageSystem, err = parseCPUAcctStat(data); err != nil {
-		return fmt.Errorf("%s: %w", r.cpuacct, err)
+		return fmt.Errorf("%s: %w", dir, err)
 	}
-	data, err = readFileAt(*buf, unix.AT_FDCWD, r.cpuacct, "cpuacct.usage_percpu")
+	data, err = readFileAt(*buf, unix.AT_FDCWD, dir, "cpuacct.usage_percpu")
 	*buf = data[:cap(data)]
 	if err != nil {
 		return err
@@ -148,19 +156,19 @@ func (r *v1Reader) readCPU(buf *[]byte, s *Sample) error {
 	var perCPU [64]uint64
 	values, err := parsePerCPU(data, perCPU[:0])
 	if err != nil {
-		return fmt.Errorf("%s: %w", r.cpuacct, err)
+		return fmt.Errorf("%s: %w", dir, err)
 	}
 	if len(values) > 0 {
 		s.CPU.PerCPU = append([]uint64(nil), values...)
 	}
-	return readValue(buf, unix.AT_FDCWD, r.cpuacct, "cpuacct.usage", &s.CPU.UsageTotal)
+	return readValue(buf, unix.AT_FDCWD, dir, "cpuacct.usage", &s.CPU.UsageTotal)
 }
 
 // v2Reader reads one cgroup2 directory. Which optional files exist is
 // decided when the reader is built (newState), so a pass opens no file in
 // vain.
 type v2Reader struct {
-	dir string
+	dir cgroupDir
 	// root has no memory.current and takes its limits from the machine.
 	root bool
 	// memory is whether the memory controller is enabled (memory.stat).
@@ -262,7 +270,7 @@ func (r *v2Reader) readCPU(buf *[]byte, s *Sample) error {
 
 // readPids reads pids.current and pids.max; an unlimited pids.max ("max")
 // is 0, as the library reports it.
-func readPids(buf *[]byte, dirfd int, dir string, p *ProcessStats) error {
+func readPids(buf *[]byte, dirfd int, dir cgroupDir, p *ProcessStats) error {
 	if err := readValue(buf, dirfd, dir, "pids.current", &p.ThreadsCount); err != nil {
 		return err
 	}
@@ -276,7 +284,7 @@ func readPids(buf *[]byte, dirfd int, dir string, p *ProcessStats) error {
 }
 
 // readValue reads a one-value file of dir into target.
-func readValue(buf *[]byte, dirfd int, dir, name string, target *uint64) error {
+func readValue(buf *[]byte, dirfd int, dir cgroupDir, name string, target *uint64) error {
 	data, err := readFileAt(*buf, dirfd, dir, name)
 	*buf = data[:cap(data)]
 	if err != nil {

@@ -207,21 +207,21 @@ func TestReadFileAtGrows(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "empty"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dirfd, err := openDir(dir)
+	dirfd, err := openDir(plainDir(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(dirfd)
 	for _, fd := range []int{unix.AT_FDCWD, dirfd} {
-		got, err := readFileAt(make([]byte, 16), fd, dir, "big")
+		got, err := readFileAt(make([]byte, 16), fd, plainDir(dir), "big")
 		if err != nil || !bytes.Equal(got, big) {
 			t.Errorf("dirfd %d: read %d bytes (%v), want %d", fd, len(got), err, len(big))
 		}
-		if got, err := readFileAt(make([]byte, 16), fd, dir, "empty"); err != nil || len(got) != 0 {
+		if got, err := readFileAt(make([]byte, 16), fd, plainDir(dir), "empty"); err != nil || len(got) != 0 {
 			t.Errorf("dirfd %d: empty file read as %q (%v)", fd, got, err)
 		}
 	}
-	if _, err := readFileAt(nil, dirfd, dir, "missing"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := readFileAt(nil, dirfd, plainDir(dir), "missing"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v, want ErrNotExist", err)
 	}
 }

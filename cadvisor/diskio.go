@@ -5,46 +5,77 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 )
 
 // ioFiles is where a cgroup's per-device I/O is read on each tick: one file
 // on v2, one or two on v1 (the second only when the first lists a device).
 type ioFiles struct {
-	// stat is v2's io.stat; "" on v1 or when the io controller is off.
-	stat string
-	// blkio are v1 file pairs in cAdvisor's order of preference; the first
-	// pair whose io_serviced file lists a device is used, as the library's
-	// BlkioGroup.GetStats does.
-	blkio []blkioFiles
+	// dir is the cgroup's directory in the cgroup2 hierarchy (v2) or the
+	// blkio one (v1).
+	dir cgroupDir
+	// stat is whether v2's io.stat exists; false on v1 or when the io
+	// controller is off.
+	stat bool
+	// blkio lists the v1 file pairs of blkioPairs that exist, in
+	// cAdvisor's order of preference: the first pair whose io_serviced file
+	// lists a device is used, as the library's BlkioGroup.GetStats does.
+	blkio blkioChoice
 }
 
 type blkioFiles struct {
 	serviced, serviceBytes string
 }
 
-// blkioCandidates lists the v1 blkio files cAdvisor (opencontainers/cgroups
-// BlkioGroup.GetStats) would take its io_serviced and io_service_bytes
-// from: bfq's own counters, which list only devices scheduled by bfq (so
-// they are skipped when no disk uses it), then the throttle layer's
-// recursive counters, or its flat ones on kernels without them. bfq's debug
-// files and the cfq files of kernels before 5.0 are not read
-// (docs/compatibility.md).
-func blkioCandidates(dir string, bfq bool) []blkioFiles {
-	var out []blkioFiles
-	add := func(serviced, serviceBytes string) bool {
-		pair := blkioFiles{filepath.Join(dir, serviced), filepath.Join(dir, serviceBytes)}
-		if !fileExists(pair.serviced) {
+// blkioPairs are the v1 blkio files cAdvisor (opencontainers/cgroups
+// BlkioGroup.GetStats) takes its io_serviced and io_service_bytes from:
+// bfq's own counters, which list only devices scheduled by bfq (so they are
+// skipped when no disk uses it), then the throttle layer's recursive
+// counters, or its flat ones on kernels without them. bfq's debug files and
+// the cfq files of kernels before 5.0 are not read (docs/compatibility.md).
+var blkioPairs = [...]blkioFiles{
+	{"blkio.bfq.io_serviced_recursive", "blkio.bfq.io_service_bytes_recursive"},
+	{"blkio.throttle.io_serviced_recursive", "blkio.throttle.io_service_bytes_recursive"},
+	{"blkio.throttle.io_serviced", "blkio.throttle.io_service_bytes"},
+}
+
+const (
+	blkioBFQ = iota
+	blkioThrottleRecursive
+	blkioThrottle
+)
+
+// blkioChoice is an ordered list of at most two pairs of blkioPairs, kept
+// in the spec of every cgroup without an allocation.
+type blkioChoice struct {
+	pairs [2]uint8
+	n     uint8
+}
+
+func (b *blkioChoice) add(pair int) {
+	b.pairs[b.n] = uint8(pair)
+	b.n++
+}
+
+// files returns the i-th pair of the choice.
+func (b *blkioChoice) files(i int) *blkioFiles { return &blkioPairs[b.pairs[i]] }
+
+// blkioCandidates chooses among blkioPairs those that exist in dir: bfq's
+// when a disk uses bfq, then the throttle layer's recursive pair or its
+// flat one.
+func blkioCandidates(dir cgroupDir, bfq bool) blkioChoice {
+	var out blkioChoice
+	add := func(pair int) bool {
+		if !fileExists(dir.file(blkioPairs[pair].serviced)) {
 			return false
 		}
-		out = append(out, pair)
+		out.add(pair)
 		return true
 	}
 	if bfq {
-		add("blkio.bfq.io_serviced_recursive", "blkio.bfq.io_service_bytes_recursive")
+		add(blkioBFQ)
 	}
-	if !add("blkio.throttle.io_serviced_recursive", "blkio.throttle.io_service_bytes_recursive") {
-		add("blkio.throttle.io_serviced", "blkio.throttle.io_service_bytes")
+	if !add(blkioThrottleRecursive) {
+		add(blkioThrottle)
 	}
 	return out
 }
@@ -63,37 +94,38 @@ func usesBFQ(disks map[string]Disk) bool {
 // data (the controller was turned off since the spec was read); a cgroup
 // that vanished is noticed by the caller's cgroup.procs read.
 func readDiskIO(sample *Sample, io *ioFiles, buf *[]byte) error {
-	if io.stat != "" {
-		data, err := readIOFile(buf, io.stat)
+	if io.stat {
+		data, err := readIOFile(buf, io.dir, "io.stat")
 		if err != nil || data == nil {
 			return err
 		}
 		devices, err := parseIOStat(data, nil)
 		if err != nil {
-			return fmt.Errorf("parse %s: %w", io.stat, err)
+			return fmt.Errorf("parse %s: %w", io.dir.file("io.stat"), err)
 		}
 		if len(devices) > 0 {
 			sample.DiskIO = devices
 		}
 		return nil
 	}
-	for _, files := range io.blkio {
-		data, err := readIOFile(buf, files.serviced)
+	for i := range int(io.blkio.n) {
+		files := io.blkio.files(i)
+		data, err := readIOFile(buf, io.dir, files.serviced)
 		if err != nil {
 			return err
 		}
 		devices, err := parseBlkio(data, nil, false)
 		if err != nil {
-			return fmt.Errorf("parse %s: %w", files.serviced, err)
+			return fmt.Errorf("parse %s: %w", io.dir.file(files.serviced), err)
 		}
 		if len(devices) == 0 {
 			continue
 		}
-		if data, err = readIOFile(buf, files.serviceBytes); err != nil {
+		if data, err = readIOFile(buf, io.dir, files.serviceBytes); err != nil {
 			return err
 		}
 		if devices, err = parseBlkio(data, devices, true); err != nil {
-			return fmt.Errorf("parse %s: %w", files.serviceBytes, err)
+			return fmt.Errorf("parse %s: %w", io.dir.file(files.serviceBytes), err)
 		}
 		sample.DiskIO = devices
 		return nil
@@ -101,10 +133,10 @@ func readDiskIO(sample *Sample, io *ioFiles, buf *[]byte) error {
 	return nil
 }
 
-// readIOFile reads path into buf; nil data and no error when it does not
-// exist.
-func readIOFile(buf *[]byte, path string) ([]byte, error) {
-	data, err := readInto(*buf, path)
+// readIOFile reads dir/name into buf; nil data and no error when it does
+// not exist.
+func readIOFile(buf *[]byte, dir cgroupDir, name string) ([]byte, error) {
+	data, err := readListAt(*buf, dir, name)
 	*buf = data[:cap(data)]
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

@@ -133,25 +133,26 @@ func TestBlkioCandidates(t *testing.T) {
 	for _, f := range []string{"blkio.bfq.io_serviced_recursive", "blkio.throttle.io_serviced", "blkio.throttle.io_serviced_recursive"} {
 		writeTestFile(t, filepath.Join(dir, f), "Total 0\n")
 	}
-	names := func(pairs []blkioFiles) string {
+	names := func(choice blkioChoice) string {
 		var out []string
-		for _, p := range pairs {
+		for i := range int(choice.n) {
+			p := choice.files(i)
 			out = append(out, filepath.Base(p.serviced)+"+"+filepath.Base(p.serviceBytes))
 		}
 		return strings.Join(out, ",")
 	}
-	if got, want := names(blkioCandidates(dir, true)),
+	if got, want := names(blkioCandidates(plainDir(dir), true)),
 		"blkio.bfq.io_serviced_recursive+blkio.bfq.io_service_bytes_recursive,"+
 			"blkio.throttle.io_serviced_recursive+blkio.throttle.io_service_bytes_recursive"; got != want {
 		t.Errorf("with bfq: %s, want %s", got, want)
 	}
-	if got, want := names(blkioCandidates(dir, false)), "blkio.throttle.io_serviced_recursive+blkio.throttle.io_service_bytes_recursive"; got != want {
+	if got, want := names(blkioCandidates(plainDir(dir), false)), "blkio.throttle.io_serviced_recursive+blkio.throttle.io_service_bytes_recursive"; got != want {
 		t.Errorf("without bfq: %s, want %s", got, want)
 	}
 	if err := os.Remove(filepath.Join(dir, "blkio.throttle.io_serviced_recursive")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := names(blkioCandidates(dir, false)), "blkio.throttle.io_serviced+blkio.throttle.io_service_bytes"; got != want {
+	if got, want := names(blkioCandidates(plainDir(dir), false)), "blkio.throttle.io_serviced+blkio.throttle.io_service_bytes"; got != want {
 		t.Errorf("old kernel: %s, want %s", got, want)
 	}
 	if !usesBFQ(map[string]Disk{"8:0": {Scheduler: "mq-deadline"}, "8:16": {Scheduler: "bfq"}}) || usesBFQ(map[string]Disk{"8:0": {Scheduler: "none"}}) {
@@ -164,17 +165,15 @@ func TestBlkioCandidates(t *testing.T) {
 // costs one read.
 func TestReadDiskIOBlkio(t *testing.T) {
 	dir := t.TempDir()
+	bfq, throttle := blkioPairs[blkioBFQ], blkioPairs[blkioThrottleRecursive]
 	files := map[string]string{
-		"bfq.serviced": "Total 0\n", "bfq.bytes": "8:0 Read 999\nTotal 999\n",
-		"throttle.serviced": "8:0 Read 2\n8:0 Total 2\nTotal 2\n", "throttle.bytes": "8:0 Read 8192\n8:0 Total 8192\nTotal 8192\n",
+		bfq.serviced: "Total 0\n", bfq.serviceBytes: "8:0 Read 999\nTotal 999\n",
+		throttle.serviced: "8:0 Read 2\n8:0 Total 2\nTotal 2\n", throttle.serviceBytes: "8:0 Read 8192\n8:0 Total 8192\nTotal 8192\n",
 	}
 	for name, content := range files {
 		writeTestFile(t, filepath.Join(dir, name), content)
 	}
-	io := ioFiles{blkio: []blkioFiles{
-		{filepath.Join(dir, "bfq.serviced"), filepath.Join(dir, "bfq.bytes")},
-		{filepath.Join(dir, "throttle.serviced"), filepath.Join(dir, "throttle.bytes")},
-	}}
+	io := ioFiles{dir: plainDir(dir), blkio: blkioChoice{pairs: [2]uint8{blkioBFQ, blkioThrottleRecursive}, n: 2}}
 	var sample Sample
 	buf := make([]byte, 16)
 	if err := readDiskIO(&sample, &io, &buf); err != nil {
@@ -186,7 +185,7 @@ func TestReadDiskIOBlkio(t *testing.T) {
 		t.Errorf("DiskIO %+v, want %+v", sample.DiskIO, want)
 	}
 	// A directory that lost its blkio files reads as no data.
-	missing := ioFiles{blkio: []blkioFiles{{filepath.Join(dir, "gone"), filepath.Join(dir, "gone2")}}}
+	missing := ioFiles{dir: plainDir(filepath.Join(dir, "gone")), blkio: blkioChoice{pairs: [2]uint8{blkioThrottleRecursive}, n: 1}}
 	sample = Sample{}
 	if err := readDiskIO(&sample, &missing, &buf); err != nil || sample.DiskIO != nil {
 		t.Errorf("missing files: %+v, %v", sample.DiskIO, err)
@@ -205,7 +204,7 @@ func writeTestFile(t *testing.T, path, content string) {
 func BenchmarkReadDiskIO(b *testing.B) {
 	dir := b.TempDir()
 	ioStat := filepath.Join(dir, "io.stat")
-	idle := filepath.Join(dir, "blkio.throttle.io_serviced_recursive")
+	idle := filepath.Join(dir, blkioPairs[blkioThrottleRecursive].serviced)
 	if err := os.WriteFile(ioStat, []byte("254:0 rbytes=1219145728 wbytes=3317760 rios=297635 wios=810 dbytes=0 dios=0\n"+
 		"253:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n7:0 rbytes=0 wbytes=0 rios=0 wios=0 dbytes=0 dios=0\n"), 0o644); err != nil {
 		b.Fatal(err)
@@ -218,8 +217,8 @@ func BenchmarkReadDiskIO(b *testing.B) {
 		name string
 		io   ioFiles
 	}{
-		{"v2 io.stat", ioFiles{stat: ioStat}},
-		{"v1 idle", ioFiles{blkio: []blkioFiles{{idle, idle + ".bytes"}}}},
+		{"v2 io.stat", ioFiles{dir: plainDir(dir), stat: true}},
+		{"v1 idle", ioFiles{dir: plainDir(dir), blkio: blkioChoice{pairs: [2]uint8{blkioThrottleRecursive}, n: 1}}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

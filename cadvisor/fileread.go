@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -18,12 +19,53 @@ import (
 // longer ones take unix.Openat's heap copy.
 const maxStackPath = 512
 
+// cgroupDir is a cgroup's directory in one hierarchy, kept as the
+// hierarchy's mount and the cgroup's name: the mount is shared by every
+// cgroup and the name by everything that refers to the cgroup, and the path
+// is put together on the stack when a file in it is opened. Joined paths,
+// one per cgroup and hierarchy, were a fifth of the collector's live heap at
+// 2,000 cgroups.
+type cgroupDir struct {
+	mount string
+	// name is the cgroup's name, "/" for the root; "" makes mount a plain
+	// path (plainDir).
+	name string
+}
+
+// plainDir is the directory (or file) at path, outside any hierarchy.
+func plainDir(path string) cgroupDir { return cgroupDir{mount: path} }
+
+// appendPath appends the directory's path, as filepath.Join(mount, name)
+// spells it (both are clean).
+func (d cgroupDir) appendPath(p []byte) []byte {
+	p = append(p, d.mount...)
+	if len(d.name) > 1 {
+		if strings.HasSuffix(d.mount, "/") {
+			return append(p, d.name[1:]...)
+		}
+		return append(p, d.name...)
+	}
+	return p
+}
+
+// String is the directory's path, for errors and discovery; the pass never
+// needs it.
+func (d cgroupDir) String() string { return string(d.appendPath(nil)) }
+
+// file is the path of a file in the directory.
+func (d cgroupDir) file(name string) string { return joinPath(d.String(), name) }
+
 // readInto reads a small pseudo-file (cgroupfs, procfs) into buf, growing it
 // when needed, and returns the filled part. Reusing buf across calls keeps
 // the housekeeping pass free of per-file allocations. Errors are
 // *os.PathError so that os.IsNotExist and errors.Is work.
 func readInto(buf []byte, path string) ([]byte, error) {
-	return readFile(buf, unix.AT_FDCWD, path, "", false)
+	return readFile(buf, unix.AT_FDCWD, plainDir(path), "", false)
+}
+
+// readListAt reads dir/name, a file listed record by record, like readInto.
+func readListAt(buf []byte, dir cgroupDir, name string) ([]byte, error) {
+	return readFile(buf, unix.AT_FDCWD, dir, name, false)
 }
 
 // readFileAt reads the cgroup control file dir/name into buf like
@@ -36,16 +78,16 @@ func readInto(buf []byte, path string) ([]byte, error) {
 // A control file (and a pressure file) is generated in one piece: kernfs
 // shows it in a single record, so a read that does not fill buf returned
 // all of it, and the read that would return 0 is skipped. Files listed
-// record by record (cgroup.procs, /proc/<pid>/net/dev) go through readInto,
-// which reads to the end: their short reads stop at a page.
-func readFileAt(buf []byte, dirfd int, dir, name string) ([]byte, error) {
+// record by record (cgroup.procs, /proc/<pid>/net/dev) go through readInto
+// or readListAt, which read to the end: their short reads stop at a page.
+func readFileAt(buf []byte, dirfd int, dir cgroupDir, name string) ([]byte, error) {
 	return readFile(buf, dirfd, dir, name, true)
 }
 
-func readFile(buf []byte, dirfd int, dir, name string, onePiece bool) ([]byte, error) {
+func readFile(buf []byte, dirfd int, dir cgroupDir, name string, onePiece bool) ([]byte, error) {
 	fd, err := openFile(dirfd, dir, name, unix.O_RDONLY|unix.O_CLOEXEC)
 	if err != nil {
-		return buf[:0], &os.PathError{Op: "open", Path: joinPath(dir, name), Err: err}
+		return buf[:0], &os.PathError{Op: "open", Path: dir.file(name), Err: err}
 	}
 	defer unix.Close(fd)
 	n := 0
@@ -58,7 +100,7 @@ func readFile(buf []byte, dirfd int, dir, name string, onePiece bool) ([]byte, e
 			continue
 		}
 		if err != nil {
-			return buf[:0], &os.PathError{Op: "read", Path: joinPath(dir, name), Err: err}
+			return buf[:0], &os.PathError{Op: "read", Path: dir.file(name), Err: err}
 		}
 		n += m
 		if m == 0 || (onePiece && n < len(buf)) {
@@ -69,10 +111,10 @@ func readFile(buf []byte, dirfd int, dir, name string, onePiece bool) ([]byte, e
 
 // openDir opens a directory for readFileAt (O_PATH: no open of the
 // directory's contents, only the lookup). The caller closes it.
-func openDir(dir string) (int, error) {
+func openDir(dir cgroupDir) (int, error) {
 	fd, err := openFile(unix.AT_FDCWD, dir, "", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: dir, Err: err}
+		return -1, &os.PathError{Op: "open", Path: dir.String(), Err: err}
 	}
 	return fd, nil
 }
@@ -82,11 +124,11 @@ func openDir(dir string) (int, error) {
 // path the kernel needs is assembled on the stack, so that opening
 // allocates nothing: unix.Openat copies every path to the heap, a few
 // hundred thousand small allocations per pass on a large node.
-func openFile(dirfd int, dir, name string, flags int) (int, error) {
+func openFile(dirfd int, dir cgroupDir, name string, flags int) (int, error) {
 	var path [maxStackPath]byte
 	p := path[:0]
 	if dirfd == unix.AT_FDCWD {
-		p = append(p, dir...)
+		p = dir.appendPath(p)
 		if name != "" {
 			p = append(append(p, '/'), name...)
 		}
@@ -208,7 +250,7 @@ func countProcs(data []byte) (count uint64, first int) {
 // thirty to seventy files of every cgroup directory, which made up most of
 // a rescan's garbage.
 func appendSubdirs(names []string, dir string, buf []byte) ([]string, error) {
-	fd, err := openFile(unix.AT_FDCWD, dir, "", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	fd, err := openFile(unix.AT_FDCWD, plainDir(dir), "", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if err != nil {
 		return names, &os.PathError{Op: "open", Path: dir, Err: err}
 	}

@@ -79,8 +79,8 @@ func TestDetectMounts(t *testing.T) {
 				t.Errorf("hierarchy %v, want %v", m.hierarchy, tt.want)
 			}
 			var v1 []string
-			for _, c := range v1Controllers {
-				if _, ok := m.v1[c]; ok {
+			for h, c := range v1Controllers {
+				if m.dirs[h] != "" {
 					v1 = append(v1, c)
 				}
 			}

@@ -44,7 +44,7 @@ func (c *Collector) readEntry(e *entry, buf *[]byte) readResult {
 			c.logger.V(2).Info("Reading cgroup works again", "cgroup", e.name)
 			e.failing = false
 		}
-	case isVanished(err) || !c.anyDirExists(st.paths):
+	case isVanished(err) || !c.anyDirExists(e.name, st.dirs):
 		result.vanished = true
 		c.logger.V(4).Info("Cgroup vanished while reading it", "cgroup", e.name, "err", err)
 	case !e.failing:
@@ -56,9 +56,9 @@ func (c *Collector) readEntry(e *entry, buf *[]byte) readResult {
 	return result
 }
 
-func (c *Collector) anyDirExists(paths cgroupPaths) bool {
-	for _, dir := range paths.dirs() {
-		if isDir(dir) {
+func (c *Collector) anyDirExists(name string, dirs hierarchySet) bool {
+	for h := range numHierarchies {
+		if dirs.has(h) && isDir(c.mounts.dir(h, name).String()) {
 			return true
 		}
 	}
@@ -103,7 +103,7 @@ func (c *Collector) readSample(name string, st *entryState, buf *[]byte) (*Sampl
 	if err := readDiskIO(sample, &st.spec.io, buf); err != nil {
 		return nil, 0, err
 	}
-	data, err := readInto(*buf, st.procsFile)
+	data, err := readListAt(*buf, st.procs, "cgroup.procs")
 	*buf = data[:cap(data)]
 	if err != nil {
 		return nil, 0, err

@@ -35,12 +35,12 @@ func (m *busyManager) readCPU(_ *[]byte, s *Sample) error {
 // state of one cgroup read through m.
 func newBusyReader(t *testing.T, numCores int, m *busyManager) (*Collector, *entryState) {
 	t.Helper()
-	procs := filepath.Join(t.TempDir(), "cgroup.procs")
-	if err := os.WriteFile(procs, []byte("1\n"), 0o644); err != nil {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte("1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := &Collector{mounts: mounts{hierarchy: HierarchyV1}, machine: &Machine{NumCores: numCores}}
-	return c, &entryState{reader: m, procsFile: procs}
+	return c, &entryState{reader: m, procs: plainDir(dir)}
 }
 
 func readBusySample(t *testing.T, c *Collector, st *entryState) *Sample {

@@ -12,42 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cgroupPaths are the directories of one cgroup in the hierarchies we read.
-type cgroupPaths struct {
-	// v1 maps a v1 controller to the cgroup's directory in it; only
-	// directories that exist are listed.
-	v1 map[string]string
-	// unified is the cgroup's directory in the cgroup2 hierarchy (v2: all
-	// files; hybrid: PSI), "" when it does not exist.
-	unified string
-}
-
-func (p cgroupPaths) equal(o cgroupPaths) bool {
-	if p.unified != o.unified || len(p.v1) != len(o.v1) {
-		return false
-	}
-	for k, v := range p.v1 {
-		if o.v1[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-// dirs lists every directory, v1 controllers in v1Controllers order.
-func (p cgroupPaths) dirs() []string {
-	var out []string
-	for _, controller := range v1Controllers {
-		if dir, ok := p.v1[controller]; ok {
-			out = append(out, dir)
-		}
-	}
-	if p.unified != "" {
-		out = append(out, p.unified)
-	}
-	return out
-}
-
 // specInputs is what readSpec found in the files; turning it into a Spec
 // (specFromInputs) is pure.
 type specInputs struct {
@@ -126,49 +90,42 @@ func specFromInputs(in specInputs, bootTime time.Time, numCores int) cgroupSpec 
 // With prev (a rescan of an unchanged cgroup) the creation time and the I/O
 // files are carried over instead of looked up again: at 2,000 cgroups they
 // were 14 of the 20 syscalls per cgroup a rescan made.
-func (c *Collector) readSpecInputs(name string, paths cgroupPaths, prev *cgroupSpec) specInputs {
+func (c *Collector) readSpecInputs(name string, dirs hierarchySet, prev *cgroupSpec) specInputs {
 	in := specInputs{unified: c.mounts.hierarchy == HierarchyV2}
 	var scratch [256]byte
-	read := func(dir, file string) string {
-		if dir == "" {
+	read := func(h hierarchyID, file string) string {
+		if !dirs.has(h) {
 			return ""
 		}
-		data, err := readFileAt(scratch[:], unix.AT_FDCWD, dir, file)
-		if err != nil {
-			return ""
-		}
-		return string(bytes.TrimSpace(data))
+		return readSpecFile(scratch[:], c.mounts.dir(h, name), file)
 	}
 	if in.unified {
-		dir := paths.unified
+		dir := c.mounts.dir(hUnified, name)
 		in.hasCPU = true
-		in.hasMem = name == "/" || fileExists(filepath.Join(dir, "memory.max"))
-		in.weight = read(dir, "cpu.weight")
-		in.cpuMax = read(dir, "cpu.max")
-		in.cpuMask = read(dir, "cpuset.cpus.effective")
-		in.reservation = read(dir, "memory.min")
+		in.hasMem = name == "/" || fileExists(dir.file("memory.max"))
+		in.weight = read(hUnified, "cpu.weight")
+		in.cpuMax = read(hUnified, "cpu.max")
+		in.cpuMask = read(hUnified, "cpuset.cpus.effective")
+		in.reservation = read(hUnified, "memory.min")
 		in.hasDiskIO = true
 		if prev == nil {
-			in.io.stat = existingFile(dir, "io.stat")
+			in.io = ioFiles{dir: dir, stat: fileExists(dir.file("io.stat"))}
 		}
 	} else {
-		cpu, hasCPU := paths.v1["cpu"]
-		_, hasCPUAcct := paths.v1["cpuacct"]
-		memory, hasMem := paths.v1["memory"]
-		in.hasCPU = hasCPU || hasCPUAcct
-		in.hasMem = hasMem
-		in.shares = read(cpu, "cpu.shares")
-		in.quota = read(cpu, "cpu.cfs_quota_us")
-		in.period = read(cpu, "cpu.cfs_period_us")
+		in.hasCPU = dirs.has(hCPU) || dirs.has(hCPUAcct)
+		in.hasMem = dirs.has(hMemory)
+		in.shares = read(hCPU, "cpu.shares")
+		in.quota = read(hCPU, "cpu.cfs_quota_us")
+		in.period = read(hCPU, "cpu.cfs_period_us")
 		if c.mounts.cpuset != "" {
-			in.cpuMask = read(filepath.Join(c.mounts.cpuset, name), "cpuset.cpus")
+			in.cpuMask = readSpecFile(scratch[:], cgroupDir{mount: c.mounts.cpuset, name: name}, "cpuset.cpus")
 		}
-		in.reservation = read(memory, "memory.soft_limit_in_bytes")
-		if prev == nil {
-			blkio := filepath.Join(c.cfg.CgroupMount, "blkio", name)
-			in.hasDiskIO = isDir(blkio)
+		in.reservation = read(hMemory, "memory.soft_limit_in_bytes")
+		if prev == nil && c.mounts.blkio != "" {
+			blkio := cgroupDir{mount: c.mounts.blkio, name: name}
+			in.hasDiskIO = isDir(blkio.String())
 			if in.hasDiskIO {
-				in.io.blkio = blkioCandidates(blkio, usesBFQ(c.machine.DiskMap))
+				in.io = ioFiles{dir: blkio, blkio: blkioCandidates(blkio, usesBFQ(c.machine.DiskMap))}
 			}
 		}
 	}
@@ -177,28 +134,42 @@ func (c *Collector) readSpecInputs(name string, paths cgroupPaths, prev *cgroupS
 		in.hasDiskIO = prev.HasDiskIO
 		return in
 	}
-	in.oldest = oldestModTime(paths)
+	in.oldest = c.oldestModTime(name, dirs)
 	return in
+}
+
+// readSpecFile reads a one-value file of the spec, trimmed; "" when it
+// cannot be read.
+func readSpecFile(scratch []byte, dir cgroupDir, file string) string {
+	data, err := readFileAt(scratch, unix.AT_FDCWD, dir, file)
+	if err != nil {
+		return ""
+	}
+	return string(bytes.TrimSpace(data))
 }
 
 // oldestModTime is cAdvisor's creation time heuristic: a cgroup directory's
 // mtime changes when children come and go, so the mtime of
 // cgroup.clone_children (v1) or cgroup.events (cgroup2), which the kernel
 // sets at mkdir, is used when it is older.
-func oldestModTime(paths cgroupPaths) time.Time {
+func (c *Collector) oldestModTime(name string, dirs hierarchySet) time.Time {
 	var oldest time.Time
 	consider := func(path string) {
 		if fi, err := os.Stat(path); err == nil && (oldest.IsZero() || fi.ModTime().Before(oldest)) {
 			oldest = fi.ModTime()
 		}
 	}
-	for _, dir := range paths.v1 {
+	for h := range numHierarchies {
+		if !dirs.has(h) {
+			continue
+		}
+		dir := c.mounts.dir(h, name).String()
 		consider(dir)
-		consider(filepath.Join(dir, "cgroup.clone_children"))
-	}
-	if paths.unified != "" {
-		consider(paths.unified)
-		consider(filepath.Join(paths.unified, "cgroup.events"))
+		if h == hUnified {
+			consider(filepath.Join(dir, "cgroup.events"))
+		} else {
+			consider(filepath.Join(dir, "cgroup.clone_children"))
+		}
 	}
 	return oldest
 }

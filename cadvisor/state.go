@@ -2,20 +2,22 @@ package cadvisor
 
 import (
 	"os"
-	"path/filepath"
 )
 
-// entryState is how to read one cgroup; immutable once stored.
+// entryState is how to read one cgroup; immutable once stored. It holds
+// no path: the readers put each one together from a mount and the cgroup's
+// name when they open a file.
 type entryState struct {
-	paths  cgroupPaths
+	// dirs are the hierarchies the cgroup has a directory in.
+	dirs   hierarchySet
 	reader controllerReader
-	// procsFile is the cgroup.procs counted last: a cgroup whose files all
+	// procs holds the cgroup.procs counted last: a cgroup whose files all
 	// read but which is gone by then is dropped (readSample).
-	procsFile string
+	procs cgroupDir
 	// pressureDir holds the PSI files (the cgroup's directory on v2, its
-	// cgroup2 directory on hybrid, "" without one); pressure says which
-	// of pressureFiles exist there.
-	pressureDir string
+	// cgroup2 directory on hybrid); pressure says which of pressureFiles
+	// exist there.
+	pressureDir cgroupDir
 	pressure    [numPressureFiles]bool
 	spec        cgroupSpec
 }
@@ -33,31 +35,28 @@ func (c *Collector) inScope(name string) bool {
 	return false
 }
 
-// resolvePaths finds the cgroup's directories; exists is false when it is
-// in none of the primary hierarchies.
-func (c *Collector) resolvePaths(name string) (paths cgroupPaths, exists bool) {
+// resolveDirs finds the hierarchies that have a directory for the cgroup;
+// exists is false when it is in none of the primary hierarchies.
+func (c *Collector) resolveDirs(name string) (dirs hierarchySet, exists bool) {
 	if c.mounts.hierarchy == HierarchyV2 {
-		dir := filepath.Join(c.mounts.unified, name)
-		if !isDir(dir) {
-			return cgroupPaths{}, false
+		if !isDir(c.mounts.dir(hUnified, name).String()) {
+			return 0, false
 		}
-		return cgroupPaths{unified: dir}, true
+		dirs.add(hUnified)
+		return dirs, true
 	}
-	paths.v1 = map[string]string{}
-	for controller, mount := range c.mounts.v1 {
-		if dir := filepath.Join(mount, name); isDir(dir) {
-			paths.v1[controller] = dir
-		}
-	}
-	if len(paths.v1) == 0 {
-		return cgroupPaths{}, false
-	}
-	if c.mounts.hierarchy == HierarchyHybrid {
-		if dir := filepath.Join(c.mounts.unified, name); isDir(dir) {
-			paths.unified = dir
+	for h := range hUnified {
+		if c.mounts.dirs[h] != "" && isDir(c.mounts.dir(h, name).String()) {
+			dirs.add(h)
 		}
 	}
-	return paths, true
+	if dirs == 0 {
+		return 0, false
+	}
+	if c.mounts.hierarchy == HierarchyHybrid && isDir(c.mounts.dir(hUnified, name).String()) {
+		dirs.add(hUnified)
+	}
+	return dirs, true
 }
 
 // refresh brings the store in line with the filesystem for one cgroup:
@@ -69,7 +68,10 @@ func (c *Collector) refresh(name string, respec bool) {
 		return
 	}
 	e := c.store.get(name)
-	paths, exists := c.resolvePaths(name)
+	if e != nil {
+		name = e.name // the string the store, the readers and the view share
+	}
+	dirs, exists := c.resolveDirs(name)
 	if !exists {
 		if e != nil {
 			c.logger.V(4).Info("Cgroup removed", "cgroup", name)
@@ -80,21 +82,21 @@ func (c *Collector) refresh(name string, respec bool) {
 	}
 	if e == nil {
 		e = &entry{name: name, pod: podCgroupOf(name), ring: newSampleRing(c.ringSize)}
-		e.state.Store(c.newState(name, paths))
+		e.state.Store(c.newState(name, dirs))
 		c.store.add(e)
 		c.notifyAdded(e)
 		c.logger.V(4).Info("Cgroup added", "cgroup", name)
 		return
 	}
 	old := e.state.Load()
-	if !old.paths.equal(paths) {
+	if old.dirs != dirs {
 		e.gen.Add(1)
-		e.state.Store(c.newState(name, paths))
+		e.state.Store(c.newState(name, dirs))
 		return
 	}
 	if respec {
 		updated := *old
-		updated.spec = c.readSpec(name, paths, &old.spec)
+		updated.spec = c.readSpec(name, dirs, &old.spec)
 		e.state.Store(&updated)
 	}
 }
@@ -102,8 +104,8 @@ func (c *Collector) refresh(name string, respec bool) {
 // readSpec reads the cgroup's spec. prev, the spec read before for the same
 // directories, supplies what cannot change while they exist: the creation
 // time and which I/O files there are (a rescan re-reads only the limits).
-func (c *Collector) readSpec(name string, paths cgroupPaths, prev *cgroupSpec) cgroupSpec {
-	spec := specFromInputs(c.readSpecInputs(name, paths, prev), c.machine.BootTime, c.machine.NumCores)
+func (c *Collector) readSpec(name string, dirs hierarchySet, prev *cgroupSpec) cgroupSpec {
+	spec := specFromInputs(c.readSpecInputs(name, dirs, prev), c.machine.BootTime, c.machine.NumCores)
 	switch {
 	case name == "/":
 		spec.HasNetwork = len(c.machine.NetworkDevices) > 0
@@ -113,48 +115,46 @@ func (c *Collector) readSpec(name string, paths cgroupPaths, prev *cgroupSpec) c
 	return spec
 }
 
-// newState builds the reader of one cgroup. It only records paths and
-// which optional files exist; nothing is created or written.
-func (c *Collector) newState(name string, paths cgroupPaths) *entryState {
-	st := &entryState{paths: paths, spec: c.readSpec(name, paths, nil)}
+// newState builds the reader of one cgroup. It only records which
+// directories and optional files exist; nothing is created or written.
+func (c *Collector) newState(name string, dirs hierarchySet) *entryState {
+	st := &entryState{dirs: dirs, spec: c.readSpec(name, dirs, nil)}
 	if c.mounts.hierarchy == HierarchyV2 {
-		dir := paths.unified
+		dir := c.mounts.dir(hUnified, name)
 		r := &v2Reader{
 			dir:    dir,
 			root:   name == "/",
-			memory: fileExists(filepath.Join(dir, "memory.stat")),
-			peak:   fileExists(filepath.Join(dir, "memory.peak")),
-			swap:   fileExists(filepath.Join(dir, "memory.swap.current")),
-			pids:   fileExists(filepath.Join(dir, "pids.current")),
+			memory: fileExists(dir.file("memory.stat")),
+			peak:   fileExists(dir.file("memory.peak")),
+			swap:   fileExists(dir.file("memory.swap.current")),
+			pids:   fileExists(dir.file("pids.current")),
 		}
 		st.reader = r
-		st.procsFile = filepath.Join(dir, "cgroup.procs")
+		st.procs = dir
 		st.findPressure(dir)
 		return st
 	}
-	r := &v1Reader{
-		memory:  paths.v1["memory"],
-		cpu:     paths.v1["cpu"],
-		cpuacct: paths.v1["cpuacct"],
-		root:    name == "/",
+	r := &v1Reader{mounts: &c.mounts, name: name, root: name == "/"}
+	for h := range hUnified {
+		// The v1 root has no pids.current (cAdvisor drops it too).
+		if dirs.has(h) && (h != hPids || name != "/") {
+			r.has.add(h)
+		}
 	}
-	// The v1 root has no pids.current (cAdvisor drops it too).
-	if name != "/" {
-		r.pids = paths.v1["pids"]
-	}
-	if r.memory != "" {
-		r.useHierarchy = readUseHierarchy(r.memory)
-		r.memsw = fileExists(filepath.Join(r.memory, "memory.memsw.limit_in_bytes"))
+	if r.has.has(hMemory) {
+		memory := r.dir(hMemory)
+		r.useHierarchy = readUseHierarchy(memory)
+		r.memsw = fileExists(memory.file("memory.memsw.limit_in_bytes"))
 	}
 	st.reader = r
-	for _, controller := range v1Controllers {
-		if dir, ok := paths.v1[controller]; ok {
-			st.procsFile = filepath.Join(dir, "cgroup.procs")
+	for h := range hUnified {
+		if dirs.has(h) {
+			st.procs = c.mounts.dir(h, name)
 			break
 		}
 	}
-	if paths.unified != "" {
-		st.findPressure(paths.unified)
+	if dirs.has(hUnified) {
+		st.findPressure(c.mounts.dir(hUnified, name))
 	}
 	return st
 }
@@ -165,28 +165,20 @@ var pressureFiles = [...]string{"cpu.pressure", "memory.pressure", "io.pressure"
 const numPressureFiles = len(pressureFiles)
 
 // findPressure records which pressure files dir has.
-func (st *entryState) findPressure(dir string) {
+func (st *entryState) findPressure(dir cgroupDir) {
 	st.pressureDir = dir
 	for i, file := range pressureFiles {
-		st.pressure[i] = fileExists(filepath.Join(dir, file))
+		st.pressure[i] = fileExists(dir.file(file))
 	}
 }
 
 // readUseHierarchy reads memory.use_hierarchy; a file that cannot be read
 // counts as on, the only value kernels since 5.x allow.
-func readUseHierarchy(dir string) bool {
-	data, err := os.ReadFile(filepath.Join(dir, "memory.use_hierarchy"))
+func readUseHierarchy(dir cgroupDir) bool {
+	data, err := os.ReadFile(dir.file("memory.use_hierarchy"))
 	if err != nil {
 		return true
 	}
 	v, ok := parseTrimmedUint(data)
 	return !ok || v == 1
-}
-
-func existingFile(dir, file string) string {
-	path := filepath.Join(dir, file)
-	if !fileExists(path) {
-		return ""
-	}
-	return path
 }
