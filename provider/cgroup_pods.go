@@ -120,14 +120,15 @@ func buildCgroupPod(podCgroup *cadvisor.CgroupInfo, containers []namedCgroup, na
 		cpuMem: statsapi.PodStats{PodRef: ref, StartTime: metav1.NewTime(podCgroup.Spec.CreationTime)},
 	}
 	for _, container := range containers {
-		pod.full.Containers = append(pod.full.Containers, cgroupContainerStats(container.name, container.info))
-		pod.cpuMem.Containers = append(pod.cpuMem.Containers, cgroupCPUAndMemoryStats(container.name, container.info))
+		full := cgroupContainerStats(container.name, container.info)
+		pod.full.Containers = append(pod.full.Containers, full)
+		pod.cpuMem.Containers = append(pod.cpuMem.Containers, cpuAndMemoryOf(full))
 		pod.processes += container.info.Latest().Processes.Count
 		pod.hasProcesses = true
 	}
 	pod.full.CPU, pod.full.Memory = cpuStats(podCgroup), memoryStats(podCgroup)
 	pod.full.Swap, pod.full.IO, pod.full.Network = swapStats(podCgroup), ioStats(podCgroup), networkStats(podCgroup)
-	pod.cpuMem.CPU, pod.cpuMem.Memory, pod.cpuMem.Swap = cpuStats(podCgroup), memoryStats(podCgroup), swapStats(podCgroup)
+	pod.cpuMem.CPU, pod.cpuMem.Memory, pod.cpuMem.Swap = pod.full.CPU, pod.full.Memory, pod.full.Swap
 	if pod.hasProcesses {
 		pod.full.ProcessStats = &statsapi.ProcessStats{ProcessCount: ptrTo(pod.processes)}
 	}

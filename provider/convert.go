@@ -145,13 +145,15 @@ func cgroupContainerStats(name string, info *cadvisor.CgroupInfo) statsapi.Conta
 
 // cgroupCPUAndMemoryStats is GetCgroupCPUAndMemoryStats: no io, no filesystems.
 func cgroupCPUAndMemoryStats(name string, info *cadvisor.CgroupInfo) statsapi.ContainerStats {
-	return statsapi.ContainerStats{
-		Name:      name,
-		StartTime: metav1.NewTime(info.Spec.CreationTime),
-		CPU:       cpuStats(info),
-		Memory:    memoryStats(info),
-		Swap:      swapStats(info),
-	}
+	return cpuAndMemoryOf(cgroupContainerStats(name, info))
+}
+
+// cpuAndMemoryOf is the only_cpu_and_memory form of a container's stats
+// built from its cgroup: its CPU, memory and swap, shared with the full
+// form rather than built twice (the kubelet fills both from the same
+// cAdvisor sample, and a snapshot is never modified once published).
+func cpuAndMemoryOf(full statsapi.ContainerStats) statsapi.ContainerStats {
+	return statsapi.ContainerStats{Name: full.Name, StartTime: full.StartTime, CPU: full.CPU, Memory: full.Memory, Swap: full.Swap}
 }
 
 // fsStats converts a statfs result; inodesUsed only when both inode counts

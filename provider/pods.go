@@ -146,7 +146,7 @@ func (p *podBuild) addContainer(in podAssembly, stats *runtimeapi.ContainerStats
 	var full, cpuMem statsapi.ContainerStats
 	if cgroup := in.index.byContainerID[container.Id]; useCollector && cgroup != nil {
 		full = cgroupContainerStats(name, cgroup)
-		cpuMem = cgroupCPUAndMemoryStats(name, cgroup)
+		cpuMem = cpuAndMemoryOf(full)
 		p.processes += cgroup.Latest().Processes.Count
 		p.hasProcesses = true
 	} else {
@@ -170,7 +170,7 @@ func (p *podBuild) finish(in podAssembly) {
 		p.full.CPU, p.full.Memory = cpuStats(podCgroup), memoryStats(podCgroup)
 		p.full.Swap, p.full.IO = swapStats(podCgroup), ioStats(podCgroup)
 		p.full.Network = networkStats(podCgroup)
-		p.cpuMem.CPU, p.cpuMem.Memory, p.cpuMem.Swap = cpuStats(podCgroup), memoryStats(podCgroup), swapStats(podCgroup)
+		p.cpuMem.CPU, p.cpuMem.Memory, p.cpuMem.Swap = p.full.CPU, p.full.Memory, p.full.Swap
 	} else {
 		p.full.CPU, p.full.Memory = sumCPU(p.full.Containers), sumMemory(p.full.Containers)
 		p.full.Swap, p.full.IO = sumSwap(p.full.Containers), lastIOTime(p.full.Containers)

@@ -67,5 +67,6 @@ func encodePodList(pods []corev1.Pod) ([]byte, error) {
 	if err := json.NewEncoder(&buf).Encode(list); err != nil {
 		return nil, fmt.Errorf("encode pod list: %w", err)
 	}
-	return buf.Bytes(), nil
+	// The buffer grew by doubling; the snapshot keeps only the body.
+	return bytes.Clone(buf.Bytes()), nil
 }
