@@ -16,6 +16,16 @@ func cgroupWithSamples(spec cadvisor.Spec, samples ...*cadvisor.Sample) *cadviso
 	return &cadvisor.CgroupInfo{Name: "/test", Spec: spec, Samples: samples}
 }
 
+// samplesEverySecond returns n samples one second apart ending at sampleTime,
+// with cpu total i*1e9.
+func samplesEverySecond(n int) []*cadvisor.Sample {
+	out := make([]*cadvisor.Sample, n)
+	for i := range out {
+		out[i] = sampleAt(sampleTime.Add(time.Duration(i-n+1)*time.Second), uint64(i+1)*1e9, cadvisor.MemoryStats{})
+	}
+	return out
+}
+
 func sampleAt(t time.Time, cpuTotal uint64, mem cadvisor.MemoryStats) *cadvisor.Sample {
 	return &cadvisor.Sample{Timestamp: t, CPU: cadvisor.CPUStats{UsageTotal: cpuTotal}, Memory: mem}
 }

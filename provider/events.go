@@ -12,30 +12,6 @@ import (
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 )
 
-// The events API's types, from the collector's event store, named here so
-// that the server depends on this package alone.
-type (
-	Event      = cadvisor.Event
-	EventPod   = cadvisor.EventPod
-	EventType  = cadvisor.EventType
-	EventQuery = cadvisor.EventQuery
-	EventWatch = cadvisor.EventWatch
-)
-
-// The event types.
-const (
-	EventOOM               = cadvisor.EventOOM
-	EventOOMKill           = cadvisor.EventOOMKill
-	EventContainerCreation = cadvisor.EventContainerCreation
-	EventContainerDeletion = cadvisor.EventContainerDeletion
-)
-
-// Errors of EventFeed.Watch.
-var (
-	ErrEventStoreClosed = cadvisor.ErrEventStoreClosed
-	ErrTooManyWatches   = cadvisor.ErrTooManyWatches
-)
-
 // EventFeedConfig configures NewEventFeed.
 type EventFeedConfig struct {
 	// Limits bound the events kept per type.
@@ -140,10 +116,12 @@ func (f *EventFeed) RecordOOMKill(kill cadvisor.OOMKill) {
 }
 
 // Query returns the stored events q selects (cadvisor.EventStore.Query).
-func (f *EventFeed) Query(q EventQuery) []Event { return f.store.Query(q) }
+func (f *EventFeed) Query(q cadvisor.EventQuery) []cadvisor.Event { return f.store.Query(q) }
 
 // Watch starts a watch of the events q selects (cadvisor.EventStore.Watch).
-func (f *EventFeed) Watch(q EventQuery) (*EventWatch, error) { return f.store.Watch(q) }
+func (f *EventFeed) Watch(q cadvisor.EventQuery) (*cadvisor.EventWatch, error) {
+	return f.store.Watch(q)
+}
 
 // Close ends every watch; call it at shutdown, so that streaming requests
 // end and the servers can stop.

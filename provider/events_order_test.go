@@ -57,7 +57,7 @@ func TestEventFeedKillBeforeDeletion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fx := newFeedFixture(t)
-			watch, err := fx.feed.Watch(EventQuery{Types: cadvisor.EventTypes(), Cgroup: "/", Subcontainers: true})
+			watch, err := fx.feed.Watch(cadvisor.EventQuery{Types: cadvisor.EventTypes(), Cgroup: "/", Subcontainers: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestEventFeedKillBeforeDeletion(t *testing.T) {
 
 // streamed is what watch has received, in order: the store hands an event
 // to its watches within Add.
-func streamed(watch *EventWatch) []string {
+func streamed(watch *cadvisor.EventWatch) []string {
 	var out []string
 	for {
 		select {

@@ -75,13 +75,13 @@ func (fx *feedFixture) cgroup(name string, removed bool) {
 // identity, and the oomKill and deletion details.
 func (fx *feedFixture) events() []string {
 	var out []string
-	for _, e := range fx.feed.Query(EventQuery{Types: cadvisor.EventTypes(), Max: -1}) {
+	for _, e := range fx.feed.Query(cadvisor.EventQuery{Types: cadvisor.EventTypes(), Max: -1}) {
 		out = append(out, renderEvent(e))
 	}
 	return out
 }
 
-func renderEvent(e Event) string {
+func renderEvent(e cadvisor.Event) string {
 	s := fmt.Sprintf("%s %s %s/%s/%s", e.Type, e.Cgroup, e.Pod.Namespace, e.Pod.Name, e.Pod.Container)
 	if e.Pod.UID != "" && e.Pod.UID != evUID1 && e.Pod.UID != evUID2 {
 		s += " uid=" + e.Pod.UID
@@ -222,7 +222,7 @@ func counts(kv ...any) map[string]uint64 {
 // oomKills lists the stored oomKill events.
 func (fx *feedFixture) oomKills() []string {
 	var out []string
-	for _, e := range fx.feed.Query(EventQuery{Types: []EventType{EventOOMKill}, Max: -1}) {
+	for _, e := range fx.feed.Query(cadvisor.EventQuery{Types: []cadvisor.EventType{cadvisor.EventOOMKill}, Max: -1}) {
 		out = append(out, fmt.Sprintf("%s pid=%d +%s", e.Cgroup, e.PID, e.Time.Sub(evT0)))
 	}
 	return out
@@ -339,13 +339,13 @@ func TestTickFeedsEvents(t *testing.T) {
 		Logger: klog.Background(),
 	})
 	feed.CgroupChanged(cadvisor.CgroupEvent{Name: "/kubepods/pod" + uid, Time: time.Now()})
-	all := EventQuery{Types: cadvisor.EventTypes(), Max: -1}
+	all := cadvisor.EventQuery{Types: cadvisor.EventTypes(), Max: -1}
 	if got := feed.Query(all); len(got) != 0 {
 		t.Fatalf("before the tick: %+v, want the pod's creation waiting for its name", got)
 	}
 	p.Tick(context.Background())
 	got := feed.Query(all)
-	if len(got) != 1 || got[0].Pod != (EventPod{Namespace: "web", Name: "front", UID: uid}) {
+	if len(got) != 1 || got[0].Pod != (cadvisor.EventPod{Namespace: "web", Name: "front", UID: uid}) {
 		t.Errorf("after the tick: %+v, want the pod's creation named web/front", got)
 	}
 }

@@ -15,8 +15,8 @@ func (p *Provider) RecordOOMKill(kill cadvisor.OOMKill) {
 	}
 	p.metrics.oomKills.WithLabelValues(scope).Inc()
 	values := []any{"process", kill.ProcessName, "pid", kill.PID, "cgroup", kill.Cgroup, "limitCgroup", kill.LimitCgroup}
-	if snap := p.Current(); snap != nil && snap.Legacy != nil {
-		if namespace, pod, container, ok := snap.Legacy.Owner(kill.Cgroup); ok {
+	if snap := p.Current(); snap != nil && snap.Cgroups != nil {
+		if namespace, pod, container, ok := snap.Cgroups.Owner(kill.Cgroup); ok {
 			values = append(values, "pod", namespace+"/"+pod, "container", container)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 func TestRecordOOMKill(t *testing.T) {
@@ -20,9 +21,9 @@ func TestRecordOOMKill(t *testing.T) {
 	view := &cadvisor.View{Cgroups: map[string]*cadvisor.CgroupInfo{
 		"/": {Name: "/"}, podCgroup: {Name: podCgroup}, podCgroup + "/c1": {Name: podCgroup + "/c1"},
 	}}
-	p.current.Store(&Snapshot{Legacy: NewLegacy(view, nil, []LegacyPod{{
+	p.current.Store(&snapshot.Snapshot{Cgroups: snapshot.NewCgroups(view, nil, []snapshot.Pod{{
 		Namespace: "shop", Name: "cart", UID: "1", Cgroup: podCgroup,
-		Containers: []LegacyContainer{{Name: "app", ID: "c1", Cgroup: podCgroup + "/c1"}},
+		Containers: []snapshot.Container{{Name: "app", ID: "c1", Cgroup: podCgroup + "/c1"}},
 	}})})
 
 	p.RecordOOMKill(cadvisor.OOMKill{PID: 7, ProcessName: "java", Cgroup: podCgroup + "/c1", LimitCgroup: podCgroup})

@@ -1,7 +1,10 @@
 package provider
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -12,6 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // internalKeyPrefix marks the labels and annotations the kubelet and the
@@ -29,7 +33,7 @@ const containerPodUIDLabel = "io.kubernetes.pod.uid"
 // tree (legacy, this tick's pods of the cgroup view) without a runtime. It
 // returns the pods, which the tick hands to the events index before they
 // are dropped.
-func (p *Provider) addPodList(ctx context.Context, view *cadvisor.View, legacy []LegacyPod, snap *Snapshot) []corev1.Pod {
+func (p *Provider) addPodList(ctx context.Context, view *cadvisor.View, legacy []snapshot.Pod, snap *snapshot.Snapshot) []corev1.Pod {
 	in := podListInput{
 		nodeName: p.cfg.NodeName,
 		index:    indexCgroups(view, p.cfg.PodRoot),
@@ -39,14 +43,10 @@ func (p *Provider) addPodList(ctx context.Context, view *cadvisor.View, legacy [
 	if p.cfg.Runtime == nil {
 		pods = podsFromCgroups(in, view, legacy)
 	} else {
-		var previous *runtimeStatuses
-		if current := p.Current(); current != nil {
-			previous = current.podStatuses
-		}
 		reader, _ := p.cfg.Runtime.(podStatusReader)
-		fetcher := newStatusFetcher(ctx, reader, previous, time.Now())
+		fetcher := newStatusFetcher(ctx, reader, p.podStatuses, time.Now())
 		pods = podsFromRuntime(in, p.lastIdentity, fetcher)
-		snap.podStatuses = fetcher.next
+		p.podStatuses = fetcher.next
 		if fetcher.err != nil {
 			p.metrics.runtimeErrors.Inc()
 			p.cfg.Logger.Error(fetcher.err, "Container runtime status failed; /pods keeps the last statuses")
@@ -347,4 +347,21 @@ func sortPodList(pods []corev1.Pod) {
 		}
 		return a.UID < b.UID
 	})
+}
+
+// encodePodList encodes like the kubelet's encodePods, whose legacy codec
+// writes compact JSON with kind and apiVersion on the list (not on its
+// items) and a trailing newline (json.Encoder). Items is nil when no pod
+// runs, so that it encodes as the kubelet's "items":null.
+func encodePodList(pods []corev1.Pod) ([]byte, error) {
+	if len(pods) == 0 {
+		pods = nil
+	}
+	list := &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: pods}
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(list); err != nil {
+		return nil, fmt.Errorf("encode pod list: %w", err)
+	}
+	// The buffer grew by doubling; the snapshot keeps only the body.
+	return bytes.Clone(buf.Bytes()), nil
 }

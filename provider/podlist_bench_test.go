@@ -9,6 +9,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // manyPods is a runtime and a cgroup view of n pods with two running
@@ -54,11 +55,11 @@ func BenchmarkPodListTick(b *testing.B) {
 	rt, view := manyPods(100)
 	p := podListProvider(b.TempDir(), rt, view)
 	p.Tick(context.Background())
-	legacy := []LegacyPod(nil)
+	legacy := []snapshot.Pod(nil)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		snap := &Snapshot{}
+		snap := &snapshot.Snapshot{}
 		if pods := p.addPodList(context.Background(), view, legacy, snap); len(pods) != 100 {
 			b.Fatalf("pods = %d", len(pods))
 		}

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // podsFromCgroups lists, without a runtime, the pods the summary lists from
@@ -15,7 +16,7 @@ import (
 // UID), containers as running since their cgroup appeared, resources from
 // the cgroups, volumes from the root dir. Container IDs are bare: which
 // runtime made them is unknown.
-func podsFromCgroups(in podListInput, view *cadvisor.View, legacy []LegacyPod) []corev1.Pod {
+func podsFromCgroups(in podListInput, view *cadvisor.View, legacy []snapshot.Pod) []corev1.Pod {
 	pods := make([]corev1.Pod, 0, len(legacy))
 	for _, lp := range legacy {
 		podCgroup := view.Get(lp.Cgroup)
@@ -29,7 +30,7 @@ func podsFromCgroups(in podListInput, view *cadvisor.View, legacy []LegacyPod) [
 			Spec:       corev1.PodSpec{NodeName: in.nodeName, Volumes: in.volumes.list(lp.UID)},
 			Status:     corev1.PodStatus{QOSClass: qos, StartTime: &created},
 		}
-		containers := append([]LegacyContainer(nil), lp.Containers...)
+		containers := append([]snapshot.Container(nil), lp.Containers...)
 		sort.SliceStable(containers, func(i, j int) bool { return containers[i].CreatedAt.Before(containers[j].CreatedAt) })
 		for _, c := range containers {
 			resources := containerResources(qos, nil, view.Get(c.Cgroup))

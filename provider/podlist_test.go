@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 	"github.com/kubelet-stats-server/kubelet-stats-server/cri"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // The CRI client is what the binary passes as Config.Runtime: /pods needs it
@@ -558,7 +559,7 @@ func TestPodListContainerRemovedSinceTheList(t *testing.T) {
 }
 
 // podItems decodes the pods of snap's /pods body.
-func podItems(t testing.TB, snap *Snapshot) []corev1.Pod {
+func podItems(t testing.TB, snap *snapshot.Snapshot) []corev1.Pod {
 	t.Helper()
 	list, err := snap.PodList()
 	if err != nil {

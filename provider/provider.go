@@ -12,6 +12,7 @@ import (
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // CgroupSampler is the part of the collector a tick needs.
@@ -64,7 +65,7 @@ type Config struct {
 // per tick.
 type Provider struct {
 	cfg        Config
-	current    atomic.Pointer[Snapshot]
+	current    atomic.Pointer[snapshot.Snapshot]
 	generation uint64
 	started    time.Time
 	// lastTick is the unix-nano time the last tick completed, read by Healthy.
@@ -81,6 +82,10 @@ type Provider struct {
 	// the newest good ones, served while the runtime fails or hangs.
 	lastIdentity *runtimeIdentity
 	lastStats    *runtimeStats
+	// podStatuses are the runtime statuses behind the published /pods,
+	// which the next tick reuses for sandboxes and containers whose state
+	// did not change.
+	podStatuses *runtimeStatuses
 }
 
 // New returns a Provider; call Run to start ticking.
@@ -98,7 +103,7 @@ func New(cfg Config) *Provider {
 }
 
 // Current returns the newest snapshot, or nil before the first tick.
-func (p *Provider) Current() *Snapshot { return p.current.Load() }
+func (p *Provider) Current() *snapshot.Snapshot { return p.current.Load() }
 
 // Healthy fails when housekeeping has not completed for three intervals.
 func (p *Provider) Healthy() error {
@@ -160,16 +165,16 @@ func (p *Provider) Tick(ctx context.Context) {
 	}
 	pods := p.buildPods(view, in.rootFs, start)
 	in.imageFs = pods.imageFs
-	snapshot, err := p.build(in, pods.full, pods.cpuAndMemory)
+	snap, err := p.build(in, pods.full, pods.cpuAndMemory)
 	if err != nil {
 		p.cfg.Logger.Error(err, "Housekeeping tick did not produce a snapshot; keeping the previous one")
 		return
 	}
-	snapshot.Legacy = NewLegacy(view, p.cfg.Machine, pods.legacy)
+	snap.Cgroups = snapshot.NewCgroups(view, p.cfg.Machine, pods.legacy)
 	statusCtx, cancel := p.statusContext(ctx)
-	podObjects := p.addPodList(statusCtx, view, pods.legacy, snapshot)
+	podObjects := p.addPodList(statusCtx, view, pods.legacy, snap)
 	cancel()
-	p.publish(snapshot, start, len(view.Cgroups))
+	p.publish(snap, start, len(view.Cgroups))
 	p.observeEvents(view, podObjects)
 }
 
@@ -184,20 +189,20 @@ func (p *Provider) statusContext(ctx context.Context) (context.Context, context.
 	return context.WithTimeout(ctx, p.runtime.budget)
 }
 
-func (p *Provider) publish(snapshot *Snapshot, start time.Time, cgroups int) {
+func (p *Provider) publish(snap *snapshot.Snapshot, start time.Time, cgroups int) {
 	p.generation++
-	snapshot.Generation = p.generation
-	snapshot.Time = time.Now()
-	p.current.Store(snapshot)
-	p.lastTick.Store(snapshot.Time.UnixNano())
+	snap.Generation = p.generation
+	snap.Time = time.Now()
+	p.current.Store(snap)
+	p.lastTick.Store(snap.Time.UnixNano())
 	p.metrics.tickDuration.Observe(time.Since(start).Seconds())
 	p.metrics.trackedCgroups.Set(float64(cgroups))
-	p.metrics.pods.Set(float64(len(snapshot.Summary.Pods)))
-	p.cfg.Logger.V(4).Info("Published snapshot", "generation", snapshot.Generation,
+	p.metrics.pods.Set(float64(len(snap.Summary.Pods)))
+	p.cfg.Logger.V(4).Info("Published snapshot", "generation", snap.Generation,
 		"cgroups", cgroups, "duration", time.Since(start))
 }
 
-func (p *Provider) build(in nodeInputs, pods, cpuMemPods []statsapi.PodStats) (*Snapshot, error) {
+func (p *Provider) build(in nodeInputs, pods, cpuMemPods []statsapi.PodStats) (*snapshot.Snapshot, error) {
 	node, err := buildNodeStats(in)
 	if err != nil {
 		return nil, err
@@ -206,7 +211,7 @@ func (p *Provider) build(in nodeInputs, pods, cpuMemPods []statsapi.PodStats) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{
+	return &snapshot.Snapshot{
 		Summary:      &statsapi.Summary{Node: node, Pods: pods},
 		CPUAndMemory: &statsapi.Summary{Node: cpuAndMemoryNode, Pods: cpuMemPods},
 	}, nil
@@ -263,7 +268,7 @@ func (p *Provider) buildPods(view *cadvisor.View, rootFs *cadvisor.FsStats, now 
 type podList struct {
 	full, cpuAndMemory []statsapi.PodStats
 	imageFs            *statsapi.FsStats
-	legacy             []LegacyPod
+	legacy             []snapshot.Pod
 }
 
 func (l podList) sort() {

@@ -11,6 +11,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // gatedRuntime answers every call (lists, stats, statuses) from its pods,
@@ -173,7 +174,7 @@ func gatedView(uids ...string) *cadvisor.View {
 }
 
 // snapshotPods are the pod UIDs of a snapshot's summary and of its /pods.
-func snapshotPods(t testing.TB, snap *Snapshot) (summary, list []string) {
+func snapshotPods(t testing.TB, snap *snapshot.Snapshot) (summary, list []string) {
 	for _, pod := range snap.Summary.Pods {
 		summary = append(summary, pod.PodRef.UID)
 	}
@@ -183,7 +184,7 @@ func snapshotPods(t testing.TB, snap *Snapshot) (summary, list []string) {
 	return summary, list
 }
 
-func hasOnlyPods(t testing.TB, snap *Snapshot, uids ...string) bool {
+func hasOnlyPods(t testing.TB, snap *snapshot.Snapshot, uids ...string) bool {
 	if snap == nil {
 		return false
 	}
@@ -343,7 +344,7 @@ func TestStoppedWhileTheRuntimeHangs(t *testing.T) {
 	})
 }
 
-func podIP(t testing.TB, snap *Snapshot, uid string) string {
+func podIP(t testing.TB, snap *snapshot.Snapshot, uid string) string {
 	for _, pod := range podItems(t, snap) {
 		if string(pod.UID) == uid {
 			return pod.Status.PodIP

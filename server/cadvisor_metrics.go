@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 	"k8s.io/klog/v2"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // cadvisorMetricsPath is where Prometheus (kube-prometheus-stack), Datadog
@@ -45,7 +45,7 @@ func installCadvisorMetrics(c filteringContainer, summary *summaryHandler, proce
 	h.other = &snapshotMetricsHandler{
 		logger: summary.logger, source: summary.source, bodies: summary.bodies, opts: opts,
 		responses: func(b *snapshotBodies) *metricsResponses { return &b.cadvisorMetrics },
-		families: func(snap *provider.Snapshot) ([]*dto.MetricFamily, error) {
+		families: func(snap *snapshot.Snapshot) ([]*dto.MetricFamily, error) {
 			body, err := h.bodies.entry(snap.Generation).get(snap, h.build)
 			if err != nil {
 				return nil, err
@@ -140,8 +140,8 @@ func (h *cadvisorMetricsHandler) negotiated(req *http.Request) http.Header {
 }
 
 // build writes the exposition of snap.
-func (h *cadvisorMetricsHandler) build(snap *provider.Snapshot) (*cadvisorText, error) {
-	in, err := newCadvisorSnapshot(snap.Legacy, h.psi, time.Now())
+func (h *cadvisorMetricsHandler) build(snap *snapshot.Snapshot) (*cadvisorText, error) {
+	in, err := newCadvisorSnapshot(snap.Cgroups, h.psi, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ type cadvisorBody struct {
 
 // get returns the body of snap, which must be of b's generation, building
 // it on first use.
-func (b *cadvisorBody) get(snap *provider.Snapshot, build func(*provider.Snapshot) (*cadvisorText, error)) (*cadvisorText, error) {
+func (b *cadvisorBody) get(snap *snapshot.Snapshot, build func(*snapshot.Snapshot) (*cadvisorText, error)) (*cadvisorText, error) {
 	b.once.Do(func() { b.text, b.err = build(snap) })
 	return b.text, b.err
 }
@@ -282,7 +282,7 @@ func (c *sizeWriter) Write(p []byte) (int, error) {
 // newCadvisorSnapshot gathers what cAdvisor's collectors read from one
 // snapshot's view: every tracked cgroup with its newest sample, as the
 // kubelet's recursive request from "/" with count 1.
-func newCadvisorSnapshot(legacy *provider.Legacy, psi bool, now time.Time) (*cadvisorSnapshot, error) {
+func newCadvisorSnapshot(legacy *snapshot.Cgroups, psi bool, now time.Time) (*cadvisorSnapshot, error) {
 	if legacy == nil {
 		return nil, errors.New("the snapshot has no cgroup view")
 	}
@@ -306,7 +306,7 @@ func newCadvisorSnapshot(legacy *provider.Legacy, psi bool, now time.Time) (*cad
 
 // cadvisorMetrics is the snapshot's /metrics/cadvisor as metric families
 // (tests, and the formats other than text).
-func cadvisorMetrics(legacy *provider.Legacy, psi bool, now time.Time) ([]*dto.MetricFamily, error) {
+func cadvisorMetrics(legacy *snapshot.Cgroups, psi bool, now time.Time) ([]*dto.MetricFamily, error) {
 	in, err := newCadvisorSnapshot(legacy, psi, now)
 	if err != nil {
 		return nil, err
@@ -336,7 +336,7 @@ const (
 // a sandbox, or any cgroup when pods come from the cgroup tree without a
 // runtime) is named as the summary names it: its container, if it is one,
 // and the pod whose cgroup holds it.
-func kubeletContainerLabels(legacy *provider.Legacy) func(*cadvisorapi.ContainerInfo) [numBaseLabels]string {
+func kubeletContainerLabels(legacy *snapshot.Cgroups) func(*cadvisorapi.ContainerInfo) [numBaseLabels]string {
 	return func(c *cadvisorapi.ContainerInfo) [numBaseLabels]string {
 		var name string
 		if len(c.Aliases) > 0 {

@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
@@ -86,7 +86,7 @@ func newIOTestServer(t *testing.T) *testServer {
 	return newTestServer(t, Config{}, src)
 }
 
-func newIOTestServerSnapshot() *provider.Snapshot {
+func newIOTestServerSnapshot() *snapshot.Snapshot {
 	view := legacyView()
 	for _, name := range []string{"/", legacyPodCgroup + "/ctr-app"} {
 		for _, s := range view.Cgroups[name].Samples {
@@ -96,9 +96,9 @@ func newIOTestServerSnapshot() *provider.Snapshot {
 	snap := legacySnapshot(1)
 	machine := &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30,
 		DiskMap: map[string]cadvisor.Disk{"254:0": {Name: "vda", Major: 254, Minor: 0}}}
-	snap.Legacy = provider.NewLegacy(view, machine, []provider.LegacyPod{{
+	snap.Cgroups = snapshot.NewCgroups(view, machine, []snapshot.Pod{{
 		Namespace: "default", Name: "web", UID: legacyPodUID, Cgroup: legacyPodCgroup,
-		Containers: []provider.LegacyContainer{{Name: "app", ID: "ctr-app", Cgroup: legacyPodCgroup + "/ctr-app",
+		Containers: []snapshot.Container{{Name: "app", ID: "ctr-app", Cgroup: legacyPodCgroup + "/ctr-app",
 			Labels: map[string]string{"io.kubernetes.container.name": "app"}}},
 	}})
 	return snap
@@ -234,7 +234,7 @@ func BenchmarkCadvisorMetricsHandler(b *testing.B) {
 				handler.ServeHTTP(w, req)
 			}
 			cpu.report()
-			b.ReportMetric(float64(len(snap.Legacy.AllContainerInfo())), "cgroups")
+			b.ReportMetric(float64(len(snap.Cgroups.AllContainerInfo())), "cgroups")
 		})
 	}
 }
@@ -264,7 +264,7 @@ func specLimitView() *cadvisor.View {
 // machine's memory. The legacy JSON keeps kubelet 1.20's machine memory.
 func TestCadvisorMetricsUnlimitedMemoryIsZero(t *testing.T) {
 	machine := &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30}
-	legacy := provider.NewLegacy(specLimitView(), machine, nil)
+	legacy := snapshot.NewCgroups(specLimitView(), machine, nil)
 	families, err := cadvisorMetrics(legacy, false, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -304,15 +304,15 @@ func TestCadvisorMetricsUnlimitedMemoryIsZero(t *testing.T) {
 // (no CRI, names from /var/log/pods) carry no runtime labels, yet their
 // containers are named in /stats/summary; the series name them too.
 func TestCadvisorMetricsLabelsWithoutRuntime(t *testing.T) {
-	pods := []provider.LegacyPod{{
+	pods := []snapshot.Pod{{
 		Namespace: "default", Name: "web", UID: legacyPodUID, Cgroup: legacyPodCgroup,
-		Containers: []provider.LegacyContainer{
+		Containers: []snapshot.Container{
 			{Name: "app", ID: "ctr-app", Cgroup: legacyPodCgroup + "/ctr-app"},
 			{Name: "side", ID: "ctr-side", Cgroup: legacyPodCgroup + "/ctr-side"},
 		},
 	}}
 	machine := &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30}
-	families, err := cadvisorMetrics(provider.NewLegacy(legacyView(), machine, pods), false, time.Now())
+	families, err := cadvisorMetrics(snapshot.NewCgroups(legacyView(), machine, pods), false, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // The oracle of /metrics/cadvisor: cAdvisor v0.56.2's own collectors, as
@@ -52,7 +52,7 @@ func oracleMetricSet(psi bool) cadvisormetrics.MetricSet {
 // oracleInfoProvider is cAdvisor's infoProvider over a snapshot's view,
 // answering the kubelet's one request (recursive from "/", newest sample).
 type oracleInfoProvider struct {
-	legacy *provider.Legacy
+	legacy *snapshot.Cgroups
 }
 
 func (p oracleInfoProvider) GetRequestedContainersInfo(string, cadvisorapiv2.RequestOptions) (map[string]*cadvisorapi.ContainerInfo, error) {
@@ -82,7 +82,7 @@ func (p oracleInfoProvider) GetMachineInfo() (*cadvisorapi.MachineInfo, error) {
 // oracleText is what the kubelet's /metrics/cadvisor handler would send in
 // the text format for this view. Gather errors (duplicate series) are
 // ignored, as the kubelet's ContinueOnError handler ignores them.
-func oracleText(t *testing.T, legacy *provider.Legacy, psi bool, now time.Time) string {
+func oracleText(t *testing.T, legacy *snapshot.Cgroups, psi bool, now time.Time) string {
 	t.Helper()
 	source := oracleInfoProvider{legacy: legacy}
 	labels := kubeletContainerLabels(legacy)
@@ -111,7 +111,7 @@ func oracleText(t *testing.T, legacy *provider.Legacy, psi bool, now time.Time) 
 	return out.String()
 }
 
-func ourText(t *testing.T, legacy *provider.Legacy, psi bool, now time.Time) string {
+func ourText(t *testing.T, legacy *snapshot.Cgroups, psi bool, now time.Time) string {
 	t.Helper()
 	in, err := newCadvisorSnapshot(legacy, psi, now)
 	if err != nil {
@@ -129,12 +129,12 @@ func ourText(t *testing.T, legacy *provider.Legacy, psi bool, now time.Time) str
 // pressure, network, per-device I/O with iocost and an unnamed device twice
 // (a duplicate series the registry drops), label values that need escaping,
 // a cgroup without samples, unlimited and limited memory, unknown machine.
-func oracleCases() map[string]*provider.Legacy {
-	cases := map[string]*provider.Legacy{
-		"synthetic node, 5 pods x 3": syntheticLegacySnapshot(5, 3, 3).Legacy,
-		"legacy fixture":             legacySnapshot(1).Legacy,
+func oracleCases() map[string]*snapshot.Cgroups {
+	cases := map[string]*snapshot.Cgroups{
+		"synthetic node, 5 pods x 3": syntheticLegacySnapshot(5, 3, 3).Cgroups,
+		"legacy fixture":             legacySnapshot(1).Cgroups,
 		"per-device I/O":             newIOLegacy(),
-		"spec limits":                provider.NewLegacy(specLimitView(), &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30}, nil),
+		"spec limits":                snapshot.NewCgroups(specLimitView(), &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30}, nil),
 	}
 	view := legacyView()
 	odd := view.Cgroups[legacyPodCgroup+"/ctr-side"]
@@ -144,20 +144,20 @@ func oracleCases() map[string]*provider.Legacy {
 	}
 	odd.Samples[len(odd.Samples)-1].Network = &cadvisor.NetworkStats{Interfaces: []cadvisor.InterfaceStats{{Name: "b\"ack\\slash"}, {Name: "a\nnewline"}, {Name: "a\nnewline"}}}
 	view.Cgroups["/kubepods/besteffort"] = &cadvisor.CgroupInfo{Name: "/kubepods/besteffort", Spec: cadvisor.Spec{HasCPU: true, CPUQuota: 2000}}
-	pods := []provider.LegacyPod{{
+	pods := []snapshot.Pod{{
 		Namespace: "ns \"quoted\"", Name: "web\\1", UID: legacyPodUID, Cgroup: legacyPodCgroup,
-		Containers: []provider.LegacyContainer{
+		Containers: []snapshot.Container{
 			{Name: "app", ID: "ctr-app", Cgroup: legacyPodCgroup + "/ctr-app", Image: "registry.local/app:1\nx",
 				Labels: map[string]string{"io.kubernetes.container.name": "app", "io.kubernetes.pod.name": "web\\1", "io.kubernetes.pod.namespace": "ns"}},
 			{Name: "side", ID: "ctr-side", Cgroup: legacyPodCgroup + "/ctr-side"},
 		},
 	}}
-	cases["escaping, no machine facts, a cgroup without samples"] = provider.NewLegacy(view, nil, pods)
+	cases["escaping, no machine facts, a cgroup without samples"] = snapshot.NewCgroups(view, nil, pods)
 	return cases
 }
 
-func newIOLegacy() *provider.Legacy {
-	return newIOTestServerSnapshot().Legacy
+func newIOLegacy() *snapshot.Cgroups {
+	return newIOTestServerSnapshot().Cgroups
 }
 
 // TestCadvisorTextMatchesCollectors: the text written directly is byte for

@@ -7,7 +7,7 @@ import (
 
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // summaryEncoder turns a Summary into a response body.
@@ -46,7 +46,7 @@ func newSummaryBodies(encode summaryEncoder) *summaryBodies {
 
 // body returns the encoded full or CPU-and-memory summary of snap. The
 // returned slice is shared: callers must not modify it.
-func (b *summaryBodies) body(snap *provider.Snapshot, onlyCPUAndMemory bool) ([]byte, error) {
+func (b *summaryBodies) body(snap *snapshot.Snapshot, onlyCPUAndMemory bool) ([]byte, error) {
 	bodies := b.cache.entry(snap.Generation)
 	if onlyCPUAndMemory {
 		return bodies.cpuAndMemory.get(b.encoder(snap.CPUAndMemory))

@@ -15,7 +15,7 @@ import (
 
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // TestEncodeSummaryMatchesKubelet decodes the kubelet's own bodies and wants
@@ -91,10 +91,10 @@ func TestSummaryBodiesOneEncodingPerGenerationAndMode(t *testing.T) {
 		encodes.Add(1)
 		return encodeSummary(s)
 	})
-	snap := func(gen uint64) *provider.Snapshot {
-		return &provider.Snapshot{Generation: gen, Summary: craftedSummary(), CPUAndMemory: cpuAndMemorySummary()}
+	snap := func(gen uint64) *snapshot.Snapshot {
+		return &snapshot.Snapshot{Generation: gen, Summary: craftedSummary(), CPUAndMemory: cpuAndMemorySummary()}
 	}
-	mustBody := func(s *provider.Snapshot, cpuAndMemory bool) []byte {
+	mustBody := func(s *snapshot.Snapshot, cpuAndMemory bool) []byte {
 		t.Helper()
 		b, err := bodies.body(s, cpuAndMemory)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 	restful "github.com/emicklei/go-restful/v3"
 	cadvisorapi "github.com/google/cadvisor/info/v1"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // The events API is cAdvisor's (cmd/internal/api of cAdvisor v0.56,
@@ -28,8 +28,8 @@ func eventAPIVersions() []string { return []string{"v1.3", "v2.0", "v2.1"} }
 
 // EventSource is what the events API reads: provider.EventFeed.
 type EventSource interface {
-	Query(provider.EventQuery) []provider.Event
-	Watch(provider.EventQuery) (*provider.EventWatch, error)
+	Query(snapshot.EventQuery) []snapshot.Event
+	Watch(snapshot.EventQuery) (*snapshot.EventWatch, error)
 }
 
 const (
@@ -101,7 +101,7 @@ type eventJSON struct {
 	Container string `json:"container,omitempty"`
 }
 
-func toEventJSON(e *provider.Event) eventJSON {
+func toEventJSON(e *snapshot.Event) eventJSON {
 	out := eventJSON{
 		Event: cadvisorapi.Event{
 			ContainerName: e.Cgroup,
@@ -114,9 +114,9 @@ func toEventJSON(e *provider.Event) eventJSON {
 		Container: e.Pod.Container,
 	}
 	switch e.Type {
-	case provider.EventOOMKill:
+	case snapshot.EventOOMKill:
 		out.EventData.OomKill = &cadvisorapi.OomKillEventData{Pid: e.PID, ProcessName: e.ProcessName}
-	case provider.EventContainerDeletion:
+	case snapshot.EventContainerDeletion:
 		out.EventData.ContainerDeletion = &cadvisorapi.ContainerDeletionEventData{ExitCode: e.ExitCode}
 	}
 	return out
@@ -125,16 +125,16 @@ func toEventJSON(e *provider.Event) eventJSON {
 // eventTypeParams are cAdvisor's parameters selecting event types.
 func eventTypeParams() []struct {
 	name string
-	typ  provider.EventType
+	typ  snapshot.EventType
 } {
 	return []struct {
 		name string
-		typ  provider.EventType
+		typ  snapshot.EventType
 	}{
-		{"oom_events", provider.EventOOM},
-		{"oom_kill_events", provider.EventOOMKill},
-		{"creation_events", provider.EventContainerCreation},
-		{"deletion_events", provider.EventContainerDeletion},
+		{"oom_events", snapshot.EventOOM},
+		{"oom_kill_events", snapshot.EventOOMKill},
+		{"creation_events", snapshot.EventContainerCreation},
+		{"deletion_events", snapshot.EventContainerDeletion},
 	}
 }
 
@@ -142,8 +142,8 @@ func eventTypeParams() []struct {
 // cgroup of the path ("/" when empty). Where cAdvisor ignores a value it
 // cannot parse, it is an error here: a typo must not silently select
 // nothing or stream nothing.
-func parseEventRequest(values url.Values, cgroup string) (provider.EventQuery, bool, error) {
-	q := provider.EventQuery{Max: defaultMaxEvents, Cgroup: path.Join("/", cgroup)}
+func parseEventRequest(values url.Values, cgroup string) (snapshot.EventQuery, bool, error) {
+	q := snapshot.EventQuery{Max: defaultMaxEvents, Cgroup: path.Join("/", cgroup)}
 	stream, err := boolParam(values, "stream")
 	if err != nil {
 		return q, false, err

@@ -10,7 +10,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 	"github.com/kubelet-stats-server/kubelet-stats-server/test/secure/authtest"
 )
 
@@ -23,7 +23,7 @@ func TestEventsSecurePort(t *testing.T) {
 	}
 	api.SetPolicy(statsOnly)
 	store := cadvisor.NewEventStore(cadvisor.EventLimits{DefaultCount: 10, DefaultAge: time.Hour})
-	store.Add(provider.Event{Type: provider.EventOOM, Cgroup: "/", Time: time.Now()})
+	store.Add(snapshot.Event{Type: snapshot.EventOOM, Cgroup: "/", Time: time.Now()})
 	ts := startSecurePortWith(t, Config{Events: store}, webhookAuthConfig(t, api), TLSConfig{})
 	client := ts.client(nil)
 	for _, user := range []string{"alice", "bob"} {
@@ -57,7 +57,7 @@ func TestEventsSecurePort(t *testing.T) {
 	if stream.resp.ProtoMajor != 2 {
 		t.Errorf("streamed over %s, want HTTP/2", stream.resp.Proto)
 	}
-	store.Add(provider.Event{Type: provider.EventOOMKill, Cgroup: "/kubepods/pod1/a", Time: time.Now(), PID: 3, ProcessName: "p"})
+	store.Add(snapshot.Event{Type: snapshot.EventOOMKill, Cgroup: "/kubepods/pod1/a", Time: time.Now(), PID: 3, ProcessName: "p"})
 	if ev := stream.next(t); ev.ContainerName != "/kubepods/pod1/a" || ev.EventData.OomKill == nil || ev.EventData.OomKill.Pid != 3 {
 		t.Errorf("streamed %s", jsonString(ev))
 	}

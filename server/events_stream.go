@@ -10,7 +10,7 @@ import (
 
 	restful "github.com/emicklei/go-restful/v3"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // stream answers stream=true: one JSON Event per line as they happen, until
@@ -18,10 +18,10 @@ import (
 // event source is closed at shutdown. The handler never blocks the source:
 // the store hands events over through the watch's bounded buffer and drops
 // the watch when it is full.
-func (h *eventsHandler) stream(req *restful.Request, resp *restful.Response, q provider.EventQuery) {
+func (h *eventsHandler) stream(req *restful.Request, resp *restful.Response, q snapshot.EventQuery) {
 	watch, err := h.source.Watch(q)
 	switch {
-	case errors.Is(err, provider.ErrTooManyWatches), errors.Is(err, provider.ErrEventStoreClosed):
+	case errors.Is(err, snapshot.ErrTooManyWatches), errors.Is(err, snapshot.ErrEventStoreClosed):
 		h.writeError(req, resp, http.StatusServiceUnavailable, "Service Unavailable: "+err.Error())
 		return
 	case err != nil:
@@ -67,7 +67,7 @@ func (h *eventsHandler) stream(req *restful.Request, resp *restful.Response, q p
 // writeEvents writes ev and whatever else is waiting (up to
 // maxStreamBatch), then flushes; open is false when the watch ended
 // meanwhile.
-func writeEvents(deadlines *streamDeadlines, enc *json.Encoder, watch *provider.EventWatch, ev provider.Event) (open bool, err error) {
+func writeEvents(deadlines *streamDeadlines, enc *json.Encoder, watch *snapshot.EventWatch, ev snapshot.Event) (open bool, err error) {
 	deadlines.extend()
 	for n := 1; ; n++ {
 		if err := enc.Encode(toEventJSON(&ev)); err != nil {
@@ -95,7 +95,7 @@ func writeEvents(deadlines *streamDeadlines, enc *json.Encoder, watch *provider.
 // connection is cut rather than ended like a shutdown: the client sees an
 // error and knows to query what it missed. At shutdown the stream ends
 // normally.
-func (h *eventsHandler) watchEnded(req *restful.Request, watch *provider.EventWatch) {
+func (h *eventsHandler) watchEnded(req *restful.Request, watch *snapshot.EventWatch) {
 	if !watch.Dropped() {
 		return
 	}
@@ -127,7 +127,7 @@ func (d *streamDeadlines) extend() {
 // the write blocked on a slow client is what made the watch fall behind,
 // and it would otherwise hold the connection until its deadline. It
 // returns when the watch ends.
-func (d *streamDeadlines) cutWhenDropped(watch *provider.EventWatch) {
+func (d *streamDeadlines) cutWhenDropped(watch *snapshot.EventWatch) {
 	<-watch.Done()
 	if !watch.Dropped() {
 		return

@@ -21,7 +21,7 @@ import (
 	cadvisorapi "github.com/google/cadvisor/info/v1"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 var eventTime = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
@@ -32,16 +32,16 @@ var eventTime = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
 func newEventStore(t testing.TB) *cadvisor.EventStore {
 	t.Helper()
 	store := cadvisor.NewEventStore(cadvisor.EventLimits{DefaultCount: 100, DefaultAge: 1000000 * time.Hour})
-	pod := provider.EventPod{Namespace: "shop", Name: "web", UID: "0a1b2c3d-0000-4000-8000-000000000001"}
+	pod := snapshot.EventPod{Namespace: "shop", Name: "web", UID: "0a1b2c3d-0000-4000-8000-000000000001"}
 	app := pod
 	app.Container = "app"
-	for _, e := range []provider.Event{
-		{Type: provider.EventContainerCreation, Cgroup: "/", Time: eventTime},
-		{Type: provider.EventContainerCreation, Cgroup: "/kubepods/pod1", Time: eventTime.Add(1 * time.Second), Pod: pod},
-		{Type: provider.EventContainerCreation, Cgroup: "/kubepods/pod1/app", Time: eventTime.Add(2 * time.Second), Pod: app},
-		{Type: provider.EventOOM, Cgroup: "/kubepods/pod1/app", Time: eventTime.Add(3 * time.Second), Pod: app},
-		{Type: provider.EventOOMKill, Cgroup: "/kubepods/pod1/app", Time: eventTime.Add(3 * time.Second), Pod: app, PID: 42, ProcessName: "hog"},
-		{Type: provider.EventContainerDeletion, Cgroup: "/kubepods/pod1/app", Time: eventTime.Add(4 * time.Second), Pod: app, ExitCode: 137},
+	for _, e := range []snapshot.Event{
+		{Type: snapshot.EventContainerCreation, Cgroup: "/", Time: eventTime},
+		{Type: snapshot.EventContainerCreation, Cgroup: "/kubepods/pod1", Time: eventTime.Add(1 * time.Second), Pod: pod},
+		{Type: snapshot.EventContainerCreation, Cgroup: "/kubepods/pod1/app", Time: eventTime.Add(2 * time.Second), Pod: app},
+		{Type: snapshot.EventOOM, Cgroup: "/kubepods/pod1/app", Time: eventTime.Add(3 * time.Second), Pod: app},
+		{Type: snapshot.EventOOMKill, Cgroup: "/kubepods/pod1/app", Time: eventTime.Add(3 * time.Second), Pod: app, PID: 42, ProcessName: "hog"},
+		{Type: snapshot.EventContainerDeletion, Cgroup: "/kubepods/pod1/app", Time: eventTime.Add(4 * time.Second), Pod: app, ExitCode: 137},
 	} {
 		store.Add(e)
 	}
@@ -49,26 +49,26 @@ func newEventStore(t testing.TB) *cadvisor.EventStore {
 }
 
 func TestParseEventRequest(t *testing.T) {
-	all := []provider.EventType{provider.EventOOM, provider.EventOOMKill, provider.EventContainerCreation, provider.EventContainerDeletion}
+	all := []snapshot.EventType{snapshot.EventOOM, snapshot.EventOOMKill, snapshot.EventContainerCreation, snapshot.EventContainerDeletion}
 	tests := []struct {
 		query, cgroup string
-		want          provider.EventQuery
+		want          snapshot.EventQuery
 		stream        bool
 		err           string
 	}{
-		{query: "", want: provider.EventQuery{Max: 10, Cgroup: "/"}},
+		{query: "", want: snapshot.EventQuery{Max: 10, Cgroup: "/"}},
 		{query: "all_events=true&subcontainers=1&max_events=-1", cgroup: "kubepods/pod1",
-			want: provider.EventQuery{Types: all, Max: -1, Cgroup: "/kubepods/pod1", Subcontainers: true}},
+			want: snapshot.EventQuery{Types: all, Max: -1, Cgroup: "/kubepods/pod1", Subcontainers: true}},
 		{query: "oom_kill_events=true&deletion_events=T&oom_events=false&max_events=0",
-			want: provider.EventQuery{Types: []provider.EventType{provider.EventOOMKill, provider.EventContainerDeletion}, Max: 0, Cgroup: "/"}},
+			want: snapshot.EventQuery{Types: []snapshot.EventType{snapshot.EventOOMKill, snapshot.EventContainerDeletion}, Max: 0, Cgroup: "/"}},
 		// The first of repeated values counts, as in cAdvisor.
 		{query: "creation_events=true&creation_events=false",
-			want: provider.EventQuery{Types: []provider.EventType{provider.EventContainerCreation}, Max: 10, Cgroup: "/"}},
+			want: snapshot.EventQuery{Types: []snapshot.EventType{snapshot.EventContainerCreation}, Max: 10, Cgroup: "/"}},
 		{query: "all_events=true&oom_events=false&start_time=2026-03-01T12:00:01Z&end_time=2026-03-01T13:00:00.5%2B01:00",
-			want: provider.EventQuery{Types: all, Max: 10, Cgroup: "/",
+			want: snapshot.EventQuery{Types: all, Max: 10, Cgroup: "/",
 				Start: eventTime.Truncate(time.Second).Add(time.Second), End: time.Date(2026, 3, 1, 12, 0, 0, 5e8, time.UTC)}},
 		{query: "stream=true&all_events=true&max_events=3", cgroup: "/kubepods/",
-			want: provider.EventQuery{Types: all, Max: 3, Cgroup: "/kubepods"}, stream: true},
+			want: snapshot.EventQuery{Types: all, Max: 3, Cgroup: "/kubepods"}, stream: true},
 		{query: "stream=yes", err: `stream "yes": want true or false`},
 		{query: "stream", err: `stream "": want true or false`},
 		{query: "subcontainers=2", err: `subcontainers "2"`},
@@ -283,10 +283,10 @@ func TestEventsStream(t *testing.T) {
 		t.Errorf("Content-Type %q", ct)
 	}
 	now := time.Now()
-	store.Add(provider.Event{Type: provider.EventOOMKill, Cgroup: "/system.slice/x", Time: now})            // another cgroup
-	store.Add(provider.Event{Type: provider.EventContainerCreation, Cgroup: "/kubepods/pod1/a", Time: now}) // another type
-	store.Add(provider.Event{Type: provider.EventOOMKill, Cgroup: "/kubepods/pod1/a", Time: now, PID: 1, ProcessName: "a"})
-	store.Add(provider.Event{Type: provider.EventContainerDeletion, Cgroup: "/kubepods/pod1/a", Time: now.Add(time.Second), ExitCode: -1})
+	store.Add(snapshot.Event{Type: snapshot.EventOOMKill, Cgroup: "/system.slice/x", Time: now})            // another cgroup
+	store.Add(snapshot.Event{Type: snapshot.EventContainerCreation, Cgroup: "/kubepods/pod1/a", Time: now}) // another type
+	store.Add(snapshot.Event{Type: snapshot.EventOOMKill, Cgroup: "/kubepods/pod1/a", Time: now, PID: 1, ProcessName: "a"})
+	store.Add(snapshot.Event{Type: snapshot.EventContainerDeletion, Cgroup: "/kubepods/pod1/a", Time: now.Add(time.Second), ExitCode: -1})
 	first, second := stream.next(t), stream.next(t)
 	if first.EventType != cadvisorapi.EventOomKill || first.EventData.OomKill == nil || first.EventData.OomKill.ProcessName != "a" ||
 		second.EventType != cadvisorapi.EventContainerDeletion || second.ContainerName != "/kubepods/pod1/a" {
@@ -312,14 +312,14 @@ func TestEventsStreamEndsWithItsClient(t *testing.T) {
 	}
 	// Fill the store's watch limit from here: every slot must come free.
 	deadline := time.Now().Add(10 * time.Second)
-	var watches []*provider.EventWatch
+	var watches []*snapshot.EventWatch
 	for {
-		w, err := store.Watch(provider.EventQuery{})
+		w, err := store.Watch(snapshot.EventQuery{})
 		if err == nil {
 			watches = append(watches, w)
 			continue
 		}
-		if !errors.Is(err, provider.ErrTooManyWatches) {
+		if !errors.Is(err, snapshot.ErrTooManyWatches) {
 			t.Fatal(err)
 		}
 		if len(watches) == 128 {
@@ -389,7 +389,7 @@ func TestEventsStreamSlowClientIsDropped(t *testing.T) {
 		}
 	}()
 	for i := range n {
-		store.Add(provider.Event{Type: provider.EventContainerCreation, Cgroup: fmt.Sprintf("/kubepods/pod%d", i), Time: time.Now()})
+		store.Add(snapshot.Event{Type: snapshot.EventContainerCreation, Cgroup: fmt.Sprintf("/kubepods/pod%d", i), Time: time.Now()})
 		if (i+1)%batch != 0 {
 			continue
 		}
@@ -463,7 +463,7 @@ func TestEventsStreamShutdown(t *testing.T) {
 	for range 3 {
 		streams = append(streams, openEventStream(t, client, "http://"+listener.Addr().String()+"/api/v1.3/events?stream=true&all_events=true"))
 	}
-	store.Add(provider.Event{Type: provider.EventOOM, Cgroup: "/", Time: time.Now()})
+	store.Add(snapshot.Event{Type: snapshot.EventOOM, Cgroup: "/", Time: time.Now()})
 	for _, s := range streams {
 		s.next(t)
 	}

@@ -22,19 +22,19 @@ import (
 	"k8s.io/klog/v2"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // fakeSource is a SnapshotSource whose snapshot the test swaps.
 type fakeSource struct {
-	snapshot atomic.Pointer[provider.Snapshot]
+	snapshot atomic.Pointer[snapshot.Snapshot]
 }
 
-func (f *fakeSource) Current() *provider.Snapshot { return f.snapshot.Load() }
+func (f *fakeSource) Current() *snapshot.Snapshot { return f.snapshot.Load() }
 
 // publish stores a snapshot of generation gen built from full and cpuAndMemory.
-func (f *fakeSource) publish(gen uint64, full, cpuAndMemory *statsapi.Summary) *provider.Snapshot {
-	snap := &provider.Snapshot{Generation: gen, Time: time.Now(), Summary: full, CPUAndMemory: cpuAndMemory}
+func (f *fakeSource) publish(gen uint64, full, cpuAndMemory *statsapi.Summary) *snapshot.Snapshot {
+	snap := &snapshot.Snapshot{Generation: gen, Time: time.Now(), Summary: full, CPUAndMemory: cpuAndMemory}
 	f.snapshot.Store(snap)
 	return snap
 }
@@ -45,7 +45,7 @@ type panickingSource struct {
 	calls atomic.Int32
 }
 
-func (p *panickingSource) Current() *provider.Snapshot {
+func (p *panickingSource) Current() *snapshot.Snapshot {
 	if p.calls.Add(1) == 1 {
 		panic("provider exploded")
 	}

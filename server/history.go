@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // historyPath is the page's data: the summary's CPU and memory of the node,
@@ -23,11 +23,11 @@ func installHistory(c filteringContainer, cfg Config, src SnapshotSource) {
 
 // snapshotETag names a snapshot across restarts too: generations start
 // again at 1, publication times do not repeat.
-func snapshotETag(snap *provider.Snapshot) string {
+func snapshotETag(snap *snapshot.Snapshot) string {
 	return `"` + strconv.FormatUint(snap.Generation, 10) + "-" + strconv.FormatInt(snap.Time.UnixNano(), 36) + `"`
 }
 
-func encodeHistory(snap *provider.Snapshot) ([]byte, error) {
+func encodeHistory(snap *snapshot.Snapshot) ([]byte, error) {
 	doc, err := historyDocument(snap)
 	if err != nil {
 		return nil, err

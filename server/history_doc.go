@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // historyDoc is the /history document; docs/page.md describes its fields.
@@ -76,7 +76,7 @@ type historySeries struct {
 
 // historyDocument projects a snapshot for the page: current values from
 // its summary, series from the collector's retained samples.
-func historyDocument(snap *provider.Snapshot) (*historyDoc, error) {
+func historyDocument(snap *snapshot.Snapshot) (*historyDoc, error) {
 	summary := snap.Summary
 	if summary == nil {
 		return nil, errNoSummary
@@ -92,19 +92,19 @@ func historyDocument(snap *provider.Snapshot) (*historyDoc, error) {
 	if summary.Node.CPU != nil {
 		doc.Time = summary.Node.CPU.Time
 	}
-	var history *provider.History
-	if snap.Legacy != nil {
-		history = snap.Legacy.History()
+	var history *snapshot.History
+	if snap.Cgroups != nil {
+		history = snap.Cgroups.History()
 		for _, pass := range history.Passes {
 			doc.Passes = append(doc.Passes, pass.UnixMilli())
 		}
-		if machine, ok := snap.Legacy.MachineInfo(); ok {
+		if machine, ok := snap.Cgroups.MachineInfo(); ok {
 			doc.Cores, doc.MemoryCapacity = machine.NumCores, machine.MemoryCapacity
 		}
 		doc.NodeStats.History = seriesOf(history, "/")
 	}
 	for i := range summary.Pods {
-		doc.Pods = append(doc.Pods, podValues(&summary.Pods[i], snap.Legacy, history))
+		doc.Pods = append(doc.Pods, podValues(&summary.Pods[i], snap.Cgroups, history))
 	}
 	return doc, nil
 }
@@ -125,7 +125,7 @@ func nodeValues(node *statsapi.NodeStats) historyNode {
 	return out
 }
 
-func podValues(pod *statsapi.PodStats, legacy *provider.Legacy, history *provider.History) historyPod {
+func podValues(pod *statsapi.PodStats, legacy *snapshot.Cgroups, history *snapshot.History) historyPod {
 	out := historyPod{
 		Namespace:  pod.PodRef.Namespace,
 		Name:       pod.PodRef.Name,
@@ -134,7 +134,7 @@ func podValues(pod *statsapi.PodStats, legacy *provider.Legacy, history *provide
 		Memory:     workingSetBytes(pod.Memory),
 		Containers: make([]historyContainer, 0, len(pod.Containers)),
 	}
-	var cgroups provider.LegacyPod
+	var cgroups snapshot.Pod
 	if legacy != nil {
 		cgroups, _ = legacy.Pod(pod.PodRef.Namespace, pod.PodRef.Name, pod.PodRef.UID)
 		out.History = seriesOf(history, cgroups.Cgroup)
@@ -159,7 +159,7 @@ func podValues(pod *statsapi.PodStats, legacy *provider.Legacy, history *provide
 	return out
 }
 
-func containerCgroup(pod provider.LegacyPod, name string) string {
+func containerCgroup(pod snapshot.Pod, name string) string {
 	for _, c := range pod.Containers {
 		if c.Name == name {
 			return c.Cgroup
@@ -169,7 +169,7 @@ func containerCgroup(pod provider.LegacyPod, name string) string {
 }
 
 // seriesOf is a cgroup's series, nil when it has none.
-func seriesOf(history *provider.History, cgroup string) *historySeries {
+func seriesOf(history *snapshot.History, cgroup string) *historySeries {
 	if history == nil || cgroup == "" {
 		return nil
 	}
@@ -216,7 +216,7 @@ func deref(v *uint64) uint64 {
 }
 
 // millicoreSeries writes nanocores as millicores with at most one decimal.
-type millicoreSeries []provider.Point
+type millicoreSeries []snapshot.Point
 
 func (s millicoreSeries) MarshalJSON() ([]byte, error) {
 	return appendPoints(s, func(b []byte, v uint64) []byte {
@@ -225,7 +225,7 @@ func (s millicoreSeries) MarshalJSON() ([]byte, error) {
 }
 
 // kibibyteSeries writes bytes as whole KiB.
-type kibibyteSeries []provider.Point
+type kibibyteSeries []snapshot.Point
 
 func (s kibibyteSeries) MarshalJSON() ([]byte, error) {
 	return appendPoints(s, func(b []byte, v uint64) []byte {
@@ -234,7 +234,7 @@ func (s kibibyteSeries) MarshalJSON() ([]byte, error) {
 }
 
 // byteRateSeries writes bytes per second as they are.
-type byteRateSeries []provider.Point
+type byteRateSeries []snapshot.Point
 
 func (s byteRateSeries) MarshalJSON() ([]byte, error) {
 	return appendPoints(s, func(b []byte, v uint64) []byte { return strconv.AppendUint(b, v, 10) }), nil
@@ -242,7 +242,7 @@ func (s byteRateSeries) MarshalJSON() ([]byte, error) {
 
 // appendPoints writes a JSON array of points, null where a point has no
 // value.
-func appendPoints(points []provider.Point, appendValue func([]byte, uint64) []byte) []byte {
+func appendPoints(points []snapshot.Point, appendValue func([]byte, uint64) []byte) []byte {
 	b := make([]byte, 0, 2+len(points)*8)
 	b = append(b, '[')
 	for i, p := range points {

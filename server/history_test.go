@@ -13,7 +13,7 @@ import (
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // historyBase is the first pass of historySnapshot, 10 s before the next.
@@ -38,7 +38,7 @@ func cgroupSample(at time.Time, cpuNanos, workingSet, oomKills uint64, rx, tx ui
 // historySnapshot is a node sampled in three passes with one pod whose
 // app container was OOM-killed in the last, a container the collector does
 // not track, and a pod the legacy view does not know.
-func historySnapshot() *provider.Snapshot {
+func historySnapshot() *snapshot.Snapshot {
 	spec := cadvisor.Spec{HasCPU: true, HasMemory: true}
 	const jitter = 100 * time.Millisecond
 	view := &cadvisor.View{Cgroups: map[string]*cadvisor.CgroupInfo{
@@ -57,9 +57,9 @@ func historySnapshot() *provider.Snapshot {
 			cgroupSample(pass(2, jitter), 1.5e9, 5<<20, 1, 0, 0, false),
 		}},
 	}}
-	legacy := provider.NewLegacy(view, &cadvisor.Machine{NumCores: 4, MemoryCapacity: 8 << 30}, []provider.LegacyPod{{
+	legacy := snapshot.NewCgroups(view, &cadvisor.Machine{NumCores: 4, MemoryCapacity: 8 << 30}, []snapshot.Pod{{
 		Namespace: "default", Name: "web", UID: "u1", Cgroup: "/kubepods/podu1",
-		Containers: []provider.LegacyContainer{{Name: "app", Cgroup: "/kubepods/podu1/c1"}, {Name: "sidecar"}},
+		Containers: []snapshot.Container{{Name: "app", Cgroup: "/kubepods/podu1/c1"}, {Name: "sidecar"}},
 	}})
 	at := metav1.NewTime(pass(2, 0))
 	cpu := func(n uint64) *statsapi.CPUStats { return &statsapi.CPUStats{Time: at, UsageNanoCores: &n} }
@@ -85,7 +85,7 @@ func historySnapshot() *provider.Snapshot {
 			{PodRef: statsapi.PodReference{Namespace: "kube-system", Name: "orphan", UID: "u2"}},
 		},
 	}
-	return &provider.Snapshot{Generation: 7, Time: historyBase.Add(21 * time.Second), Summary: summary, Legacy: legacy}
+	return &snapshot.Snapshot{Generation: 7, Time: historyBase.Add(21 * time.Second), Summary: summary, Cgroups: legacy}
 }
 
 // historySnapshotJSON is historySnapshot's document: summary values as they
@@ -130,7 +130,7 @@ func TestHistoryDocument(t *testing.T) {
 // TestHistoryDocumentWithoutLegacyView: a snapshot without the collector's
 // view (tests, or a tick that built none) still has the summary's values.
 func TestHistoryDocumentWithoutLegacyView(t *testing.T) {
-	body, err := encodeHistory(&provider.Snapshot{Generation: 1, Time: sampleTime, Summary: craftedSummary()})
+	body, err := encodeHistory(&snapshot.Snapshot{Generation: 1, Time: sampleTime, Summary: craftedSummary()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestHistoryDocumentWithoutLegacyView(t *testing.T) {
 	if string(body) != want {
 		t.Errorf("got  %s\nwant %s", body, want)
 	}
-	if _, err := encodeHistory(&provider.Snapshot{Generation: 1}); err == nil {
+	if _, err := encodeHistory(&snapshot.Snapshot{Generation: 1}); err == nil {
 		t.Error("a snapshot without a summary encoded")
 	}
 }
@@ -227,7 +227,7 @@ func BenchmarkHistoryDocument(b *testing.B) {
 
 // syntheticHistorySnapshot is syntheticSummary with a legacy view whose
 // every pod and container cgroup has samples in every pass.
-func syntheticHistorySnapshot(pods, containers, passes int) *provider.Snapshot {
+func syntheticHistorySnapshot(pods, containers, passes int) *snapshot.Snapshot {
 	summary := syntheticSummary(pods, containers)
 	spec := cadvisor.Spec{HasCPU: true, HasMemory: true}
 	samples := func(network bool) []*cadvisor.Sample {
@@ -238,17 +238,17 @@ func syntheticHistorySnapshot(pods, containers, passes int) *provider.Snapshot {
 		return out
 	}
 	view := &cadvisor.View{Cgroups: map[string]*cadvisor.CgroupInfo{"/": {Name: "/", Spec: spec, Samples: samples(true)}}}
-	var legacyPods []provider.LegacyPod
+	var legacyPods []snapshot.Pod
 	for _, pod := range summary.Pods {
-		lp := provider.LegacyPod{Namespace: pod.PodRef.Namespace, Name: pod.PodRef.Name, UID: pod.PodRef.UID, Cgroup: "/kubepods/pod" + pod.PodRef.UID}
+		lp := snapshot.Pod{Namespace: pod.PodRef.Namespace, Name: pod.PodRef.Name, UID: pod.PodRef.UID, Cgroup: "/kubepods/pod" + pod.PodRef.UID}
 		view.Cgroups[lp.Cgroup] = &cadvisor.CgroupInfo{Name: lp.Cgroup, Spec: spec, Samples: samples(true)}
 		for _, c := range pod.Containers {
 			cgroup := fmt.Sprintf("%s/%s", lp.Cgroup, c.Name)
 			view.Cgroups[cgroup] = &cadvisor.CgroupInfo{Name: cgroup, Spec: spec, Samples: samples(false)}
-			lp.Containers = append(lp.Containers, provider.LegacyContainer{Name: c.Name, Cgroup: cgroup})
+			lp.Containers = append(lp.Containers, snapshot.Container{Name: c.Name, Cgroup: cgroup})
 		}
 		legacyPods = append(legacyPods, lp)
 	}
-	legacy := provider.NewLegacy(view, &cadvisor.Machine{NumCores: 8, MemoryCapacity: 32 << 30}, legacyPods)
-	return &provider.Snapshot{Generation: 1, Time: pass(passes, 0), Summary: summary, Legacy: legacy}
+	legacy := snapshot.NewCgroups(view, &cadvisor.Machine{NumCores: 8, MemoryCapacity: 32 << 30}, legacyPods)
+	return &snapshot.Snapshot{Generation: 1, Time: pass(passes, 0), Summary: summary, Cgroups: legacy}
 }

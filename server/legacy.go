@@ -13,7 +13,7 @@ import (
 	restful "github.com/emicklei/go-restful/v3"
 	cadvisorapi "github.com/google/cadvisor/info/v1"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // The kubelet's cAdvisor JSON endpoints (pkg/kubelet/server/stats/handler.go
@@ -140,7 +140,7 @@ func (h *legacyHandler) handleContainer(req *restful.Request, resp *restful.Resp
 // streamContainerInfos writes a JSON object of name to ContainerInfo,
 // converting and encoding one cgroup at a time: all cgroups of a node with
 // their samples are tens of megabytes, which a request must not hold at once.
-func (h *legacyHandler) streamContainerInfos(req *restful.Request, resp *restful.Response, legacy *provider.Legacy,
+func (h *legacyHandler) streamContainerInfos(req *restful.Request, resp *restful.Response, legacy *snapshot.Cgroups,
 	names []string, infoRequest cadvisorapi.ContainerInfoRequest) {
 	resp.Header().Set("Content-Type", restful.MIME_JSON)
 	resp.WriteHeader(http.StatusOK)
@@ -239,18 +239,18 @@ func (h *legacyHandler) readRequest(req *restful.Request, resp *restful.Response
 
 // legacyView is the current snapshot's legacy view; before the first tick
 // it answers 503 with Retry-After, like /stats/summary.
-func (h *legacyHandler) legacyView(req *restful.Request, resp *restful.Response) (*provider.Legacy, bool) {
+func (h *legacyHandler) legacyView(req *restful.Request, resp *restful.Response) (*snapshot.Cgroups, bool) {
 	snap := h.source.Current()
 	if snap == nil {
 		resp.Header().Set("Retry-After", h.retryAfter)
 		h.writeError(req, resp, http.StatusServiceUnavailable, notReadyMessage)
 		return nil, false
 	}
-	if snap.Legacy == nil {
+	if snap.Cgroups == nil {
 		h.internalError(req, resp, fmt.Errorf("snapshot %d has no legacy view", snap.Generation))
 		return nil, false
 	}
-	return snap.Legacy, true
+	return snap.Cgroups, true
 }
 
 // encodeJSON encodes compactly, where the kubelet's WriteAsJson indented:

@@ -16,7 +16,7 @@ import (
 	cadvisorapi "github.com/google/cadvisor/info/v1"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 const (
@@ -54,21 +54,21 @@ func legacyView() *cadvisor.View {
 	return view
 }
 
-func legacySnapshot(gen uint64) *provider.Snapshot {
-	pods := []provider.LegacyPod{{
+func legacySnapshot(gen uint64) *snapshot.Snapshot {
+	pods := []snapshot.Pod{{
 		Namespace: "default", Name: "web", UID: legacyPodUID, Cgroup: legacyPodCgroup,
-		Containers: []provider.LegacyContainer{
+		Containers: []snapshot.Container{
 			{Name: "app", ID: "ctr-app", Cgroup: legacyPodCgroup + "/ctr-app", Image: "registry.local/app:1",
 				Labels: map[string]string{"io.kubernetes.container.name": "app"}},
 			{Name: "side", ID: "ctr-side", Cgroup: legacyPodCgroup + "/ctr-side"},
 		},
 	}, {
 		Namespace: "kube-system", Name: "dns", UID: "6f1c2a4e-0000-4000-8000-000000000002",
-		Containers: []provider.LegacyContainer{{Name: "dns", ID: "ctr-dns"}}, // not tracked
+		Containers: []snapshot.Container{{Name: "dns", ID: "ctr-dns"}}, // not tracked
 	}}
 	machine := &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30, BootID: "boot"}
-	return &provider.Snapshot{Generation: gen, Time: legacySampleTime, Summary: craftedSummary(),
-		CPUAndMemory: cpuAndMemorySummary(), Legacy: provider.NewLegacy(legacyView(), machine, pods)}
+	return &snapshot.Snapshot{Generation: gen, Time: legacySampleTime, Summary: craftedSummary(),
+		CPUAndMemory: cpuAndMemorySummary(), Cgroups: snapshot.NewCgroups(legacyView(), machine, pods)}
 }
 
 func newLegacyTestServer(t testing.TB) *testServer {
@@ -460,7 +460,7 @@ func (readCloser) Close() error { return nil }
 // (plus each pod's cgroup and sandbox), every cgroup holding samples
 // samples with every collected field set: 12 is the default 2 min
 // retention at the kubelet's 10 s housekeeping.
-func syntheticLegacySnapshot(pods, containers, samples int) *provider.Snapshot {
+func syntheticLegacySnapshot(pods, containers, samples int) *snapshot.Snapshot {
 	view := &cadvisor.View{Time: legacySampleTime, Cgroups: map[string]*cadvisor.CgroupInfo{}}
 	psi := &cadvisor.PSIStats{Some: cadvisor.PSIData{Total: 123456, Avg10: 0.5}, Full: cadvisor.PSIData{Total: 23456}}
 	add := func(name string, network bool) {
@@ -487,17 +487,17 @@ func syntheticLegacySnapshot(pods, containers, samples int) *provider.Snapshot {
 	add("/", true)
 	add("/kubepods", false)
 	add("/kubepods/burstable", false)
-	legacyPods := make([]provider.LegacyPod, 0, pods)
+	legacyPods := make([]snapshot.Pod, 0, pods)
 	for p := range pods {
 		uid := fmt.Sprintf("6f1c2a4e-0000-4000-8000-%012d", p)
 		podCgroup := "/kubepods/burstable/pod" + uid
 		add(podCgroup, true)
 		add(podCgroup+"/sandbox", false)
-		pod := provider.LegacyPod{Namespace: "default", Name: fmt.Sprintf("pod-%03d", p), UID: uid, Cgroup: podCgroup}
+		pod := snapshot.Pod{Namespace: "default", Name: fmt.Sprintf("pod-%03d", p), UID: uid, Cgroup: podCgroup}
 		for c := range containers {
 			id := fmt.Sprintf("%064d", p*100+c)
 			add(podCgroup+"/"+id, false)
-			pod.Containers = append(pod.Containers, provider.LegacyContainer{Name: fmt.Sprintf("container-%d", c), ID: id,
+			pod.Containers = append(pod.Containers, snapshot.Container{Name: fmt.Sprintf("container-%d", c), ID: id,
 				Cgroup: podCgroup + "/" + id, Image: "registry.local/app:1", Labels: map[string]string{
 					"io.kubernetes.container.name": fmt.Sprintf("container-%d", c), "io.kubernetes.pod.name": pod.Name,
 					"io.kubernetes.pod.namespace": "default", "io.kubernetes.pod.uid": uid}})
@@ -506,8 +506,8 @@ func syntheticLegacySnapshot(pods, containers, samples int) *provider.Snapshot {
 	}
 	machine := &cadvisor.Machine{Timestamp: legacySampleTime, NumCores: 2, MemoryCapacity: 8 << 30,
 		NetworkDevices: []cadvisor.NetDevice{{Name: "eth0", MTU: 1500}}}
-	return &provider.Snapshot{Generation: 1, Time: legacySampleTime, Summary: craftedSummary(), CPUAndMemory: cpuAndMemorySummary(),
-		Legacy: provider.NewLegacy(view, machine, legacyPods)}
+	return &snapshot.Snapshot{Generation: 1, Time: legacySampleTime, Summary: craftedSummary(), CPUAndMemory: cpuAndMemorySummary(),
+		Cgroups: snapshot.NewCgroups(view, machine, legacyPods)}
 }
 
 // BenchmarkLegacyHandler is the server's share of one legacy request on a

@@ -12,7 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"k8s.io/klog/v2"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // snapshotMetricsHandler serves Prometheus metrics derived from the current
@@ -28,7 +28,7 @@ type snapshotMetricsHandler struct {
 	responses func(*snapshotBodies) *metricsResponses
 	// families builds the snapshot's families; an error is logged and what
 	// was built is served, as ContinueOnError does.
-	families func(*provider.Snapshot) ([]*dto.MetricFamily, error)
+	families func(*snapshot.Snapshot) ([]*dto.MetricFamily, error)
 	// beforeFirstSnapshot is served until the first tick.
 	beforeFirstSnapshot func() []*dto.MetricFamily
 }

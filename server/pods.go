@@ -1,7 +1,7 @@
 package server
 
 import (
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // podsPath is the kubelet's pod list route.
@@ -13,14 +13,14 @@ const emptyPodList = `{"kind":"PodList","apiVersion":"v1","metadata":{},"items":
 
 // installPods adds the kubelet's /pods web service: GET only, producing
 // JSON (pkg/kubelet/server/server.go InstallDefaultHandlers), the body the
-// tick encoded (provider.Snapshot.Pods). The secure port authorizes it as
+// tick encoded (snapshot.Snapshot.Pods). The secure port authorizes it as
 // nodes/pods, then nodes/proxy (auth.go).
 func installPods(c filteringContainer, cfg Config, src SnapshotSource) {
 	newSnapshotJSON(cfg, src, podsBody, false).install(c, podsPath, "getPods")
 }
 
 // podsBody is snap's /pods body.
-func podsBody(snap *provider.Snapshot) ([]byte, error) {
+func podsBody(snap *snapshot.Snapshot) ([]byte, error) {
 	if snap.Pods == nil {
 		return []byte(emptyPodList), nil
 	}

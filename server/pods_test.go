@@ -12,7 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 	"github.com/kubelet-stats-server/kubelet-stats-server/test/secure/authtest"
 )
 
@@ -41,7 +41,7 @@ func publishPods(t *testing.T, src *fakeSource, gen uint64, pods *corev1.PodList
 		}
 		body = buf.Bytes()
 	}
-	src.snapshot.Store(&provider.Snapshot{Generation: gen, Time: time.Now(),
+	src.snapshot.Store(&snapshot.Snapshot{Generation: gen, Time: time.Now(),
 		Summary: craftedSummary(), CPUAndMemory: cpuAndMemorySummary(), Pods: body})
 }
 

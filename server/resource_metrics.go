@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // resourceMetricsPath is where metrics-server 0.6 and later scrape
@@ -184,7 +184,7 @@ func installResourceMetrics(c filteringContainer, summary *summaryHandler, proce
 		logger: summary.logger, source: summary.source, bodies: summary.bodies,
 		opts:      promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ProcessStartTime: processStart},
 		responses: func(b *snapshotBodies) *metricsResponses { return &b.resourceMetrics },
-		families: func(snap *provider.Snapshot) ([]*dto.MetricFamily, error) {
+		families: func(snap *snapshot.Snapshot) ([]*dto.MetricFamily, error) {
 			return resourceMetrics(snap.CPUAndMemory), nil
 		},
 		beforeFirstSnapshot: func() []*dto.MetricFamily { return resourceMetrics(nil) },

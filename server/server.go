@@ -9,13 +9,13 @@ import (
 	restful "github.com/emicklei/go-restful/v3"
 	"k8s.io/klog/v2"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // SnapshotSource returns the current immutable snapshot, or nil before the
 // first housekeeping tick.
 type SnapshotSource interface {
-	Current() *provider.Snapshot
+	Current() *snapshot.Snapshot
 }
 
 // HealthChecker reports whether housekeeping is keeping up (nil = healthy).

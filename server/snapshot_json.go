@@ -6,7 +6,7 @@ import (
 
 	restful "github.com/emicklei/go-restful/v3"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
+	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
 // snapshotJSON answers GET with a JSON document of the current snapshot,
@@ -23,7 +23,7 @@ type snapshotJSON struct {
 	etag bool
 }
 
-func newSnapshotJSON(cfg Config, src SnapshotSource, encode func(*provider.Snapshot) ([]byte, error), etag bool) *snapshotJSON {
+func newSnapshotJSON(cfg Config, src SnapshotSource, encode func(*snapshot.Snapshot) ([]byte, error), etag bool) *snapshotJSON {
 	return &snapshotJSON{responder: responder{logger: cfg.Logger}, source: src, retryAfter: retryAfterSeconds(cfg.RetryAfter),
 		bodies: snapshotBody{encode: encode}, etag: etag}
 }
@@ -63,11 +63,11 @@ func (h *snapshotJSON) handle(req *restful.Request, resp *restful.Response) {
 // snapshotBody keeps the encoded body of the newest snapshot asked for,
 // built on first use and shared by every request for that snapshot.
 type snapshotBody struct {
-	encode func(*provider.Snapshot) ([]byte, error)
+	encode func(*snapshot.Snapshot) ([]byte, error)
 	cache  newestCache[lazyBody]
 }
 
 // get returns snap's body, encoding it on first use.
-func (c *snapshotBody) get(snap *provider.Snapshot) ([]byte, error) {
+func (c *snapshotBody) get(snap *snapshot.Snapshot) ([]byte, error) {
 	return c.cache.entry(snap.Generation).get(func() ([]byte, error) { return c.encode(snap) })
 }

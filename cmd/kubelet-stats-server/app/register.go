@@ -256,8 +256,8 @@ func (s snapshotSource) Pods() *corev1.PodList {
 }
 
 func (s snapshotSource) Owner(cgroup string) (namespace, pod, container string, ok bool) {
-	if snap := s.stats.Current(); snap != nil && snap.Legacy != nil {
-		return snap.Legacy.Owner(cgroup)
+	if snap := s.stats.Current(); snap != nil && snap.Cgroups != nil {
+		return snap.Cgroups.Owner(cgroup)
 	}
 	return "", "", "", false
 }

@@ -1,4 +1,4 @@
-package provider
+package snapshot
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func TestLegacyServesRetainedHistory(t *testing.T) {
 	for range passes {
 		view = collector.Housekeep(ctx)
 	}
-	legacy := NewLegacy(view, nil, nil)
+	legacy := NewCgroups(view, nil, nil)
 
 	all, ok := legacy.ContainerInfo(fixtureContainer, cadvisorapi.ContainerInfoRequest{NumStats: -1})
 	if !ok {

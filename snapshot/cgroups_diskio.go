@@ -1,4 +1,4 @@
-package provider
+package snapshot
 
 import (
 	cadvisorapi "github.com/google/cadvisor/info/v1"

@@ -1,4 +1,4 @@
-package provider
+package snapshot
 
 import (
 	"reflect"
@@ -60,7 +60,7 @@ func historyView(base time.Time) *cadvisor.View {
 
 func TestHistorySeriesOnTheRootsPasses(t *testing.T) {
 	base := time.Unix(1_700_000_000, 0)
-	history := NewLegacy(historyView(base), nil, nil).History()
+	history := NewCgroups(historyView(base), nil, nil).History()
 	if len(history.Passes) != 5 || !history.Passes[0].Equal(base) || !history.Passes[4].Equal(base.Add(40*time.Second)) {
 		t.Fatalf("passes = %v, want the root's 5 sample times", history.Passes)
 	}
@@ -114,7 +114,7 @@ func TestHistorySeriesOnTheRootsPasses(t *testing.T) {
 }
 
 func TestHistoryWithoutRootSamples(t *testing.T) {
-	history := NewLegacy(nil, nil, nil).History()
+	history := NewCgroups(nil, nil, nil).History()
 	if len(history.Passes) != 0 {
 		t.Errorf("passes = %v, want none", history.Passes)
 	}
@@ -142,8 +142,8 @@ func TestNetworkRatesAcrossARecreatedInterface(t *testing.T) {
 }
 
 func TestLegacyPodByName(t *testing.T) {
-	legacy := NewLegacy(nil, nil, []LegacyPod{{Namespace: "ns", Name: "web", UID: "u1", Cgroup: "/kubepods/podu1",
-		Containers: []LegacyContainer{{Name: "app", Cgroup: "/kubepods/podu1/c1"}}}})
+	legacy := NewCgroups(nil, nil, []Pod{{Namespace: "ns", Name: "web", UID: "u1", Cgroup: "/kubepods/podu1",
+		Containers: []Container{{Name: "app", Cgroup: "/kubepods/podu1/c1"}}}})
 	pod, found := legacy.Pod("ns", "web", "u1")
 	if !found || pod.Cgroup != "/kubepods/podu1" || len(pod.Containers) != 1 || pod.Containers[0].Cgroup != "/kubepods/podu1/c1" {
 		t.Errorf("Pod(ns, web, u1) = %+v, %v", pod, found)

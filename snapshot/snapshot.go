@@ -1,13 +1,11 @@
-package provider
+package snapshot
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
 
@@ -25,20 +23,18 @@ type Snapshot struct {
 	// CPUAndMemory is the /stats/summary?only_cpu_and_memory=true answer
 	// (kubelet GetCPUAndMemoryStats), also the source of /metrics/resource.
 	CPUAndMemory *statsapi.Summary
-	// Legacy answers the kubelet's cAdvisor JSON endpoints (/stats/,
-	// /stats/container, /stats/<pod>/<container>, /spec/).
-	Legacy *Legacy
+	// Cgroups is the cgroup tree in cAdvisor's terms, with the pod and
+	// container that owns each cgroup: the cAdvisor JSON endpoints
+	// (/stats/, /stats/container, /stats/<pod>/<container>, /spec/),
+	// /metrics/cadvisor, the page's history and OOM attribution read it.
+	Cgroups *Cgroups
 	// Pods is the /pods body: a v1.PodList like the kubelet's, built from
 	// the runtime's view of this tick (or the cgroup tree without a
-	// runtime) and encoded as the kubelet encodes it (encodePodList). It is
+	// runtime) and encoded as the kubelet encodes it. It is
 	// kept encoded: as objects the pods of a 500-pod node take ten times
 	// the memory of their JSON, and /pods is the only endpoint that needs
 	// them whole.
 	Pods []byte
-
-	// podStatuses are the runtime statuses behind Pods, which the next tick
-	// reuses for sandboxes and containers whose state did not change.
-	podStatuses *runtimeStatuses
 }
 
 // PodList decodes Pods, for in-process readers of the pods (registration's
@@ -52,21 +48,4 @@ func (s *Snapshot) PodList() (*corev1.PodList, error) {
 		return nil, fmt.Errorf("decode the pod list of snapshot %d: %w", s.Generation, err)
 	}
 	return list, nil
-}
-
-// encodePodList encodes like the kubelet's encodePods, whose legacy codec
-// writes compact JSON with kind and apiVersion on the list (not on its
-// items) and a trailing newline (json.Encoder). Items is nil when no pod
-// runs, so that it encodes as the kubelet's "items":null.
-func encodePodList(pods []corev1.Pod) ([]byte, error) {
-	if len(pods) == 0 {
-		pods = nil
-	}
-	list := &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: pods}
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(list); err != nil {
-		return nil, fmt.Errorf("encode pod list: %w", err)
-	}
-	// The buffer grew by doubling; the snapshot keeps only the body.
-	return bytes.Clone(buf.Bytes()), nil
 }

@@ -1,4 +1,4 @@
-package provider
+package snapshot
 
 import (
 	"slices"
@@ -13,7 +13,7 @@ import (
 // and a pass where a cgroup has no sample shows as a gap. It only reads
 // the snapshot's memory.
 type History struct {
-	legacy *Legacy
+	legacy *Cgroups
 	// Passes are the times of the root cgroup's retained samples, oldest
 	// first: one per housekeeping pass.
 	Passes []time.Time
@@ -49,7 +49,7 @@ type Series struct {
 
 // History returns the retained samples' time axis. It decodes the root
 // cgroup's samples; call it once per snapshot.
-func (l *Legacy) History() *History {
+func (l *Cgroups) History() *History {
 	h := &History{legacy: l}
 	for _, s := range l.view.Get("/").AllSamples() {
 		h.Passes = append(h.Passes, s.Timestamp)
@@ -57,15 +57,15 @@ func (l *Legacy) History() *History {
 	return h
 }
 
-// Pod is what the legacy view knows of a running pod, found by namespace
+// Pod is what the cgroup view knows of a running pod, found by namespace
 // and name; uid, when not empty, must match. The result shares the
 // snapshot's memory: callers must not modify it.
-func (l *Legacy) Pod(namespace, name, uid string) (LegacyPod, bool) {
-	pod := l.pods[podName{namespace: namespace, name: name}]
+func (l *Cgroups) Pod(namespace, name, uid string) (Pod, bool) {
+	pod := l.pods[podKey{namespace: namespace, name: name}]
 	if pod == nil || (uid != "" && uid != pod.UID) {
-		return LegacyPod{}, false
+		return Pod{}, false
 	}
-	return pod.LegacyPod, true
+	return pod.Pod, true
 }
 
 // Series projects a tracked cgroup's retained samples onto the passes,

@@ -1,4 +1,4 @@
-package provider
+package snapshot
 
 import (
 	"math"
@@ -13,11 +13,13 @@ import (
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 )
 
-// Legacy answers the kubelet's cAdvisor JSON endpoints (/stats/,
-// /stats/container, /stats/<pod>/<container>, /spec/) for one tick. It is
-// built once per tick and never modified; its methods only read memory, so
-// requests do no I/O.
-type Legacy struct {
+// Cgroups is one tick's cgroup tree in cAdvisor's terms, with the pod and
+// container that owns each cgroup: it answers the kubelet's cAdvisor JSON
+// endpoints (/stats/, /stats/container, /stats/<pod>/<container>, /spec/),
+// labels /metrics/cadvisor, names the owner of an OOM kill, and gives the
+// page its history. It is built once per tick and never modified; its
+// methods only read memory, so requests do no I/O.
+type Cgroups struct {
 	view    *cadvisor.View
 	machine *cadvisorapi.MachineInfo
 	// memoryCapacity replaces a memory limit of "max" in the JSON routes, as
@@ -28,27 +30,27 @@ type Legacy struct {
 	// references need it and a snapshot is built every tick.
 	childrenOnce sync.Once
 	children     map[string][]string
-	pods         map[podName]*legacyPod
+	pods         map[podKey]*indexedPod
 	// byCgroup finds the CRI identity of a container's cgroup.
-	byCgroup map[string]legacyIdentity
+	byCgroup map[string]cgroupOwner
 	// podByCgroup finds a pod by its pod cgroup.
-	podByCgroup map[string]*legacyPod
+	podByCgroup map[string]*indexedPod
 	// devices names block devices in I/O stats.
 	devices deviceNames
 	version *cadvisorapi.VersionInfo
 }
 
-// LegacyPod is what the legacy endpoints know of one pod: its identity, its
+// Pod is what the legacy endpoints know of one pod: its identity, its
 // cgroup and its running containers.
-type LegacyPod struct {
+type Pod struct {
 	Namespace, Name, UID string
 	// Cgroup is the pod cgroup's name ("" when it is not tracked).
 	Cgroup     string
-	Containers []LegacyContainer
+	Containers []Container
 }
 
-// LegacyContainer is one running container of a pod.
-type LegacyContainer struct {
+// Container is one running container of a pod.
+type Container struct {
 	Name string
 	// ID is the runtime's container ID (the cgroup's ID without a runtime).
 	ID string
@@ -61,14 +63,14 @@ type LegacyContainer struct {
 	CreatedAt time.Time
 }
 
-type legacyPod struct {
-	LegacyPod
-	containers map[string]*LegacyContainer
+type indexedPod struct {
+	Pod
+	containers map[string]*Container
 }
 
-type legacyIdentity struct {
-	container *LegacyContainer
-	pod       *legacyPod
+type cgroupOwner struct {
+	container *Container
+	pod       *indexedPod
 }
 
 // samePassTolerance bounds how far apart a container's sample and its pod's
@@ -76,20 +78,20 @@ type legacyIdentity struct {
 // within milliseconds, and passes are at least a second apart.
 const samePassTolerance = 500 * time.Millisecond
 
-// NewLegacy indexes one tick's view, machine and pods. Pods and containers
+// NewCgroups indexes one tick's view, machine and pods. Pods and containers
 // are looked up by name; where a name repeats, the later entry wins, so
 // callers list the newest last. machine may be nil (then /spec/ has no
 // answer).
-func NewLegacy(view *cadvisor.View, machine *cadvisor.Machine, pods []LegacyPod) *Legacy {
+func NewCgroups(view *cadvisor.View, machine *cadvisor.Machine, pods []Pod) *Cgroups {
 	if view == nil {
 		view = &cadvisor.View{}
 	}
-	l := &Legacy{
+	l := &Cgroups{
 		view:     view,
-		pods:     make(map[podName]*legacyPod, len(pods)),
-		byCgroup: map[string]legacyIdentity{},
+		pods:     make(map[podKey]*indexedPod, len(pods)),
+		byCgroup: map[string]cgroupOwner{},
 
-		podByCgroup: make(map[string]*legacyPod, len(pods)),
+		podByCgroup: make(map[string]*indexedPod, len(pods)),
 	}
 	if machine != nil {
 		l.machine = machineInfo(machine)
@@ -98,16 +100,16 @@ func NewLegacy(view *cadvisor.View, machine *cadvisor.Machine, pods []LegacyPod)
 		l.version = &cadvisorapi.VersionInfo{KernelVersion: machine.KernelVersion, ContainerOsVersion: machine.OSVersion}
 	}
 	for _, in := range pods {
-		pod := &legacyPod{LegacyPod: in, containers: make(map[string]*LegacyContainer, len(in.Containers))}
-		pod.Containers = append([]LegacyContainer(nil), in.Containers...)
+		pod := &indexedPod{Pod: in, containers: make(map[string]*Container, len(in.Containers))}
+		pod.Containers = append([]Container(nil), in.Containers...)
 		for i := range pod.Containers {
 			container := &pod.Containers[i]
 			pod.containers[container.Name] = container
 			if container.Cgroup != "" {
-				l.byCgroup[container.Cgroup] = legacyIdentity{container: container, pod: pod}
+				l.byCgroup[container.Cgroup] = cgroupOwner{container: container, pod: pod}
 			}
 		}
-		l.pods[podName{namespace: in.Namespace, name: in.Name}] = pod
+		l.pods[podKey{namespace: in.Namespace, name: in.Name}] = pod
 		if in.Cgroup != "" {
 			l.podByCgroup[in.Cgroup] = pod
 		}
@@ -118,13 +120,13 @@ func NewLegacy(view *cadvisor.View, machine *cadvisor.Machine, pods []LegacyPod)
 // VersionInfo is what cAdvisor's version metric reports: the kernel and OS
 // versions (no cAdvisor or Docker version, as in the kubelet's build);
 // false when the machine is unknown. The result is shared.
-func (l *Legacy) VersionInfo() (*cadvisorapi.VersionInfo, bool) {
+func (l *Cgroups) VersionInfo() (*cadvisorapi.VersionInfo, bool) {
 	return l.version, l.version != nil
 }
 
 // PodOfCgroup names the pod whose pod cgroup is cgroup or one of its
 // ancestors, so that a pod's sandbox and containers are attributed to it.
-func (l *Legacy) PodOfCgroup(cgroup string) (namespace, name string, ok bool) {
+func (l *Cgroups) PodOfCgroup(cgroup string) (namespace, name string, ok bool) {
 	for current := cgroup; ; current = path.Dir(current) {
 		if pod := l.podByCgroup[current]; pod != nil {
 			return pod.Namespace, pod.Name, true
@@ -137,7 +139,7 @@ func (l *Legacy) PodOfCgroup(cgroup string) (namespace, name string, ok bool) {
 
 // Owner names the pod, and the container if it is one, whose cgroup is
 // cgroup or holds it.
-func (l *Legacy) Owner(cgroup string) (namespace, pod, container string, ok bool) {
+func (l *Cgroups) Owner(cgroup string) (namespace, pod, container string, ok bool) {
 	if identity, found := l.byCgroup[cgroup]; found {
 		return identity.pod.Namespace, identity.pod.Name, identity.container.Name, true
 	}
@@ -150,7 +152,7 @@ func (l *Legacy) Owner(cgroup string) (namespace, pod, container string, ok bool
 // count 1, what its Prometheus collector reads. Specs are those of kubelet
 // 1.36's cAdvisor (v0.56.2), which reads an unlimited limit as MaxUint64
 // (the collector then reports 0), not the JSON routes' kubelet 1.20 ones.
-func (l *Legacy) AllContainerInfo() map[string]*cadvisorapi.ContainerInfo {
+func (l *Cgroups) AllContainerInfo() map[string]*cadvisorapi.ContainerInfo {
 	names, _ := l.Subcontainers("/")
 	out := make(map[string]*cadvisorapi.ContainerInfo, len(names))
 	req := cadvisorapi.ContainerInfoRequest{NumStats: 1}
@@ -164,14 +166,14 @@ func (l *Legacy) AllContainerInfo() map[string]*cadvisorapi.ContainerInfo {
 
 // MachineInfo is the /spec/ answer; false when the machine is unknown. The
 // result is shared: callers must not modify it.
-func (l *Legacy) MachineInfo() (*cadvisorapi.MachineInfo, bool) {
+func (l *Cgroups) MachineInfo() (*cadvisorapi.MachineInfo, bool) {
 	return l.machine, l.machine != nil
 }
 
 // ContainerInfo is the cAdvisor ContainerInfo of a tracked cgroup ("/",
 // "/kubepods/burstable/pod<uid>/<id>"), with its samples selected by req, as
 // kubelet 1.20's JSON routes served it; false when the cgroup is not tracked.
-func (l *Legacy) ContainerInfo(cgroup string, req cadvisorapi.ContainerInfoRequest) (*cadvisorapi.ContainerInfo, bool) {
+func (l *Cgroups) ContainerInfo(cgroup string, req cadvisorapi.ContainerInfoRequest) (*cadvisorapi.ContainerInfo, bool) {
 	info := l.view.Get(cgroup)
 	if info == nil {
 		return nil, false
@@ -184,7 +186,7 @@ func (l *Legacy) ContainerInfo(cgroup string, req cadvisorapi.ContainerInfoReque
 // Subcontainers names the cgroup and every tracked cgroup below it, sorted;
 // false when the cgroup itself is not tracked. Callers convert them one by
 // one with ContainerInfo, so that a large answer can be streamed.
-func (l *Legacy) Subcontainers(cgroup string) ([]string, bool) {
+func (l *Cgroups) Subcontainers(cgroup string) ([]string, bool) {
 	if l.view.Get(cgroup) == nil {
 		return nil, false
 	}
@@ -205,8 +207,8 @@ func (l *Legacy) Subcontainers(cgroup string) ([]string, bool) {
 // by namespace, pod name and container name. uid, when not empty, must be
 // the pod's UID. False when any of them does not match or the container's
 // cgroup is not tracked.
-func (l *Legacy) PodContainerInfo(namespace, pod, uid, container string, req cadvisorapi.ContainerInfoRequest) (*cadvisorapi.ContainerInfo, bool) {
-	found := l.pods[podName{namespace: namespace, name: pod}]
+func (l *Cgroups) PodContainerInfo(namespace, pod, uid, container string, req cadvisorapi.ContainerInfoRequest) (*cadvisorapi.ContainerInfo, bool) {
+	found := l.pods[podKey{namespace: namespace, name: pod}]
 	if found == nil || (uid != "" && uid != found.UID) {
 		return nil, false
 	}
@@ -219,8 +221,8 @@ func (l *Legacy) PodContainerInfo(namespace, pod, uid, container string, req cad
 
 // containerInfo converts one tracked cgroup, with its CRI identity and its
 // pod's network where it is a known container.
-func (l *Legacy) containerInfo(info *cadvisor.CgroupInfo, req cadvisorapi.ContainerInfoRequest) *cadvisorapi.ContainerInfo {
-	var identity *LegacyContainer
+func (l *Cgroups) containerInfo(info *cadvisor.CgroupInfo, req cadvisorapi.ContainerInfoRequest) *cadvisorapi.ContainerInfo {
+	var identity *Container
 	network := info
 	if id, ok := l.byCgroup[info.Name]; ok {
 		identity = id.container
@@ -255,7 +257,7 @@ func childCgroups(view *cadvisor.View) map[string][]string {
 // containerInfo converts a cgroup to cAdvisor's info/v1 ContainerInfo. The
 // samples of network, when it is another cgroup (the pod of a container),
 // supply the interfaces of each sample taken in the same pass.
-func containerInfo(info *cadvisor.CgroupInfo, identity *LegacyContainer, network *cadvisor.CgroupInfo,
+func containerInfo(info *cadvisor.CgroupInfo, identity *Container, network *cadvisor.CgroupInfo,
 	req cadvisorapi.ContainerInfoRequest, devices deviceNames) *cadvisorapi.ContainerInfo {
 	out := &cadvisorapi.ContainerInfo{
 		ContainerReference: cadvisorapi.ContainerReference{Name: info.Name},
@@ -525,86 +527,5 @@ func machineInfo(m *cadvisor.Machine) *cadvisorapi.MachineInfo {
 	return out
 }
 
-// legacyPodsFromRuntime lists the pods the summary lists from CRI (the
-// kubelet's removeTerminatedPods) with their running containers, joined to
-// cgroups by container ID and pod UID. Sandboxes are ordered oldest first so
-// that the newest of two same-named pods wins in NewLegacy.
-func legacyPodsFromRuntime(identity *runtimeIdentity, idx cgroupIndex) []LegacyPod {
-	sandboxes := removeTerminatedPods(identity.sandboxes)
-	sort.SliceStable(sandboxes, func(i, j int) bool { return sandboxes[i].CreatedAt < sandboxes[j].CreatedAt })
-	bySandbox := make(map[string]int, len(sandboxes))
-	pods := make([]LegacyPod, 0, len(sandboxes))
-	for _, sandbox := range sandboxes {
-		pod := LegacyPod{Namespace: sandbox.Metadata.Namespace, Name: sandbox.Metadata.Name, UID: sandbox.Metadata.Uid}
-		if cgroup := idx.pod(pod.UID); cgroup != nil {
-			pod.Cgroup = cgroup.Name
-		}
-		bySandbox[sandbox.Id] = len(pods)
-		pods = append(pods, pod)
-	}
-	containers := runningContainers(identity.containers)
-	sort.SliceStable(containers, func(i, j int) bool { return containers[i].CreatedAt < containers[j].CreatedAt })
-	for _, container := range containers {
-		i, found := bySandbox[container.PodSandboxId]
-		if !found || container.GetMetadata() == nil {
-			continue
-		}
-		legacy := LegacyContainer{
-			Name:      container.Metadata.Name,
-			ID:        container.Id,
-			Image:     container.GetImage().GetImage(),
-			Labels:    container.Labels,
-			CreatedAt: time.Unix(0, container.CreatedAt),
-		}
-		if cgroup := idx.byContainerID[container.Id]; cgroup != nil {
-			legacy.Cgroup = cgroup.Name
-		}
-		pods[i].Containers = append(pods[i].Containers, legacy)
-	}
-	return pods
-}
-
-// legacyPodsFromCgroups lists the pods the summary lists from the cgroup
-// tree (buildPodsFromCgroups): names from the log layout, or the UID as pod
-// name (no namespace) and the cgroup ID as container name.
-func legacyPodsFromCgroups(view *cadvisor.View, podRoot string, names podNames) []LegacyPod {
-	prefix := strings.TrimSuffix(podRoot, "/") + "/"
-	podCgroups := map[string]string{}
-	children := map[string][]*cadvisor.CgroupInfo{}
-	for name, info := range view.Cgroups {
-		if !strings.HasPrefix(name, prefix) || info.Latest() == nil {
-			continue
-		}
-		if uid, isPod := cadvisor.PodUIDFromCgroup(name); isPod {
-			podCgroups[name] = uid
-		} else {
-			children[path.Dir(name)] = append(children[path.Dir(name)], info)
-		}
-	}
-	pods := make([]LegacyPod, 0, len(podCgroups))
-	for name, uid := range podCgroups {
-		ref, known := names.byUID[uid]
-		if !known {
-			ref.UID, ref.Name = uid, uid
-		}
-		pod := LegacyPod{Namespace: ref.Namespace, Name: ref.Name, UID: ref.UID, Cgroup: name}
-		for _, container := range namedContainers(children[name], names.containerNames) {
-			pod.Containers = append(pod.Containers, LegacyContainer{
-				Name:      container.name,
-				ID:        cadvisor.ContainerIDFromCgroup(container.info.Name),
-				Cgroup:    container.info.Name,
-				CreatedAt: container.info.Spec.CreationTime,
-			})
-		}
-		pods = append(pods, pod)
-	}
-	// Newest last, so that NewLegacy keeps the newest of two same-named pods.
-	sort.Slice(pods, func(i, j int) bool {
-		a, b := view.Cgroups[pods[i].Cgroup].Spec.CreationTime, view.Cgroups[pods[j].Cgroup].Spec.CreationTime
-		if !a.Equal(b) {
-			return a.Before(b)
-		}
-		return pods[i].Cgroup < pods[j].Cgroup
-	})
-	return pods
-}
+// podKey names a pod within the node.
+type podKey struct{ namespace, name string }
