@@ -2,10 +2,17 @@ package cadvisor
 
 import (
 	"context"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 )
+
+// heapProfileEnv names a file BenchmarkCollectorHeap writes a heap profile
+// to at the moment it measures (`go tool pprof -sample_index=inuse_space
+// -top <file>`; -test.memprofilerate=512 for a fine one).
+const heapProfileEnv = "KSS_HEAP_PROFILE"
 
 // BenchmarkCollectorHeap is the collector's live heap over the bench tree
 // (2,003 cgroups at KSS_BENCH_PODS=500) with full rings: what a collector,
@@ -43,8 +50,8 @@ func collectorHeap(b *testing.B, lc *liveCgroups) (heap, cgroups, watches float6
 		view = c.Housekeep(ctx)
 	}
 	heap = float64(liveHeap()) - float64(before)
-	if heapHook != nil {
-		heapHook()
+	if path := os.Getenv(heapProfileEnv); path != "" {
+		writeHeapProfile(b, path)
 	}
 	if full := view.Get(lc.parent + benchTrackedSuffix).SampleCount(); full != c.ringSize {
 		b.Fatalf("the ring holds %d samples, want %d", full, c.ringSize)
@@ -66,4 +73,14 @@ func liveHeap() uint64 {
 	return m.HeapAlloc
 }
 
-var heapHook func()
+func writeHeapProfile(b *testing.B, path string) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+}

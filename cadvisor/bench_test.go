@@ -286,8 +286,8 @@ func ioFilesRead(io *ioFiles) []string {
 }
 
 // BenchmarkSampleHistory is the cost of keeping a sample compact: one
-// encode when it becomes the third newest, one decode per legacy request
-// that asks for it.
+// encode, relative to the sample after it, when it becomes the third
+// newest, one decode per legacy request that asks for it.
 func BenchmarkSampleHistory(b *testing.B) {
 	psi := &PSIStats{Some: PSIData{Total: 123456, Avg10: 0.12}, Full: PSIData{Total: 654321}}
 	s := &Sample{
@@ -298,18 +298,31 @@ func BenchmarkSampleHistory(b *testing.B) {
 		IOPressure: psi,
 		Processes:  ProcessStats{Count: 1, ThreadsCount: 1},
 	}
-	data := encodeSample(s)
+	// The next tick of a busy container: every counter moved.
+	next := *s
+	nextPSI := &PSIStats{Some: PSIData{Total: 133456, Avg10: 0.15}, Full: PSIData{Total: 664321}}
+	next.Timestamp = s.Timestamp.Add(10 * time.Second)
+	next.CPU.UsageTotal += 5e9
+	next.CPU.UsageUser += 3e9
+	next.CPU.UsageSystem += 2e9
+	next.CPU.PerCPU = []uint64{s.CPU.PerCPU[0] + 25e8, s.CPU.PerCPU[1] + 25e8}
+	next.CPU.PSI, next.Memory.PSI, next.IOPressure = nextPSI, nextPSI, nextPSI
+	next.Memory.Usage += 1 << 20
+	next.Memory.WorkingSet += 1 << 20
+	next.Memory.PageFaults += 1000
+	var data []byte
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
+		buf := make([]byte, 0, maxStackRecord)
 		for b.Loop() {
-			data = encodeSample(s)
+			data = encodeSample(buf[:0], s, &next)
 		}
 		b.ReportMetric(float64(len(data)), "bytes")
 	})
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := decodeSample(data); err != nil {
+			if _, err := decodeSample(data, &next); err != nil {
 				b.Fatal(err)
 			}
 		}

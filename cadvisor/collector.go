@@ -239,35 +239,30 @@ func (c *Collector) Housekeep(ctx context.Context) *View {
 }
 
 // buildView publishes the rings as fresh slices: one backing array for the
-// newest samples, one for the encoded older ones and one for all infos, so
-// a pass allocates O(1) times here. Removal is decided once per entry up
-// front, since discovery may remove entries concurrently.
+// newest samples and one for all infos, so a pass allocates O(1) times
+// here; the histories are published as they are. Removal is decided once
+// per entry up front, since discovery may remove entries concurrently.
 func (c *Collector) buildView(entries []*entry) *View {
 	live := c.liveEntries[:0]
-	newest, older := 0, 0
+	newest := 0
 	for _, e := range entries {
 		if !e.removed.Load() {
 			live = append(live, e)
 			newest += min(e.ring.len(), 2)
-			older += e.ring.n
 		}
 	}
 	c.liveEntries = live
 	samples := make([]*Sample, 0, newest)
-	history := make([][]byte, 0, older)
 	infos := make([]CgroupInfo, len(live))
 	view := &View{Cgroups: make(map[string]*CgroupInfo, len(live))}
 	for i, e := range live {
-		start, historyStart := len(samples), len(history)
+		start := len(samples)
 		samples = e.ring.appendNewest(samples)
-		history = e.ring.appendOlder(history)
 		infos[i] = CgroupInfo{
 			Name:    e.name,
 			Spec:    e.state.Load().spec.Spec,
 			Samples: samples[start:len(samples):len(samples)],
-		}
-		if len(history) > historyStart {
-			infos[i].history = history[historyStart:len(history):len(history)]
+			history: e.ring.history(),
 		}
 		view.Cgroups[e.name] = &infos[i]
 	}

@@ -204,6 +204,7 @@ func (d *discovery) rescan() {
 // walk watches dir name of tree ti and everything below it, calling visit
 // for each directory.
 func (d *discovery) walk(ti int, name string, visit func(string)) {
+	name = d.intern(name)
 	d.addWatch(ti, name, true)
 	visit(name)
 	// The children are listed before any is walked: walking reuses the
@@ -215,6 +216,23 @@ func (d *discovery) walk(ti int, name string, visit func(string)) {
 	for _, child := range children {
 		d.walk(ti, childName(name, child), visit)
 	}
+}
+
+// intern returns the string the collector already holds for name: the
+// store's, or the one a watch in another tree keeps. A cgroup's name is then
+// kept once, not once per hierarchy it is watched in and once more in the
+// store (five copies on a hybrid host; a sixth of the collector's live heap
+// at 2,000 cgroups).
+func (d *discovery) intern(name string) string {
+	if e := d.c.store.get(name); e != nil {
+		return e.name
+	}
+	for ti := range d.c.trees {
+		if wd, ok := d.byKey[watchKey{tree: ti, name: name}]; ok {
+			return d.watches[wd].name
+		}
+	}
+	return name
 }
 
 // watchPathway watches the nearest existing ancestor of a tracked root (its

@@ -9,11 +9,13 @@ import (
 
 // A cgroup keeps its newest two samples as Samples (rates need both, and
 // every endpoint but the legacy JSON reads only those) and the older ones,
-// up to the retention, encoded: unsigned varints in a fixed field order,
-// about 130 bytes for a container against 530 for a Sample and its
-// pressure stats. At 2,000 cgroups and a 2-minute retention that is the
-// difference between 6 and 25 MB of live heap, which the Go collector
-// doubles into resident memory.
+// up to the retention, encoded: each as varints of its differences from the
+// sample after it, in a fixed field order. From one tick to the next most
+// counters of a cgroup move little or not at all, so a container's sample
+// takes about 50 bytes against 530 for a Sample and its pressure stats (and
+// 110 encoded whole). The records of a cgroup follow each other in one
+// byte slice (a history), each behind its length, oldest first; the newest
+// is relative to the sample before the newest, CgroupInfo.Samples[0].
 
 // sample flags, in the encoding's second field.
 const (
@@ -24,10 +26,98 @@ const (
 	hasDiskIO
 )
 
-// encodeSample returns s in its compact form (an exact-size slice).
-func encodeSample(s *Sample) []byte {
-	var scratch [512]byte
-	b := binary.AppendVarint(scratch[:0], s.Timestamp.UnixNano())
+// maxStackRecord sizes the stack buffer a record is encoded into; a larger
+// one (many devices or interfaces) spills to the heap.
+const maxStackRecord = 512
+
+// recordSize is how many bytes a record takes in a history: its length,
+// then itself.
+func recordSize(record []byte) int {
+	var length [binary.MaxVarintLen64]byte
+	return len(binary.AppendUvarint(length[:0], uint64(len(record)))) + len(record)
+}
+
+// nextRecord splits the first record off a history; ok is false at its end
+// or when it is malformed.
+func nextRecord(history []byte) (record, rest []byte, ok bool) {
+	n, size := binary.Uvarint(history)
+	if size <= 0 || n > uint64(len(history)-size) {
+		return nil, nil, false
+	}
+	end := size + int(n)
+	return history[size:end], history[end:], true
+}
+
+// splitHistory lists the records of a history, oldest first; nil when it is
+// malformed anywhere (each record depends on the ones after it).
+func splitHistory(history []byte) [][]byte {
+	var records [][]byte
+	for len(history) > 0 {
+		record, rest, ok := nextRecord(history)
+		if !ok {
+			return nil
+		}
+		records = append(records, record)
+		history = rest
+	}
+	return records
+}
+
+// countRecords counts the records of a history without decoding them.
+func countRecords(history []byte) int {
+	n := 0
+	for len(history) > 0 {
+		_, rest, ok := nextRecord(history)
+		if !ok {
+			break
+		}
+		history = rest
+		n++
+	}
+	return n
+}
+
+// oldestTime is the timestamp of a history's oldest record: next's (the
+// sample after its newest record) plus the offsets of every record to its
+// successor. The ring's retention check, without decoding.
+func oldestTime(history []byte, next *Sample) time.Time {
+	nanos := next.Timestamp.UnixNano()
+	for len(history) > 0 {
+		record, rest, ok := nextRecord(history)
+		if !ok {
+			break
+		}
+		offset, _ := binary.Varint(record)
+		nanos += offset
+		history = rest
+	}
+	return time.Unix(0, nanos)
+}
+
+// decodeHistory decodes a history whose newest record is relative to next,
+// oldest first, into a slice with room for extra more samples. A record
+// that does not decode (only a bug could make one) is left out with every
+// older one, rather than served wrong.
+func decodeHistory(history []byte, next *Sample, extra int) []*Sample {
+	records := splitHistory(history)
+	out := make([]*Sample, len(records), len(records)+extra)
+	for i := len(records) - 1; i >= 0; i-- {
+		s, err := decodeSample(records[i], next)
+		if err != nil {
+			return append(out[:0], out[i+1:]...)
+		}
+		out[i], next = s, s
+	}
+	return out
+}
+
+// encodeSample appends s encoded relative to ref to dst: the timestamp and
+// every counter as the signed difference to ref's (zigzag varints, exact in
+// uint64 arithmetic), flags, counts and names as they are. Devices and
+// interfaces are compared with ref's at the same position when they are
+// the same device or interface, with zero otherwise.
+func encodeSample(dst []byte, s, ref *Sample) []byte {
+	b := binary.AppendVarint(dst, s.Timestamp.UnixNano()-ref.Timestamp.UnixNano())
 	var flags uint64
 	for i, present := range []bool{s.CPU.PSI != nil, s.Memory.PSI != nil, s.IOPressure != nil, s.Network != nil, len(s.DiskIO) > 0} {
 		if present {
@@ -35,36 +125,85 @@ func encodeSample(s *Sample) []byte {
 		}
 	}
 	b = appendUvarints(b, flags, uint64(s.cpus))
-	c := &s.CPU
-	b = appendUvarints(b, c.UsageTotal, c.UsageUser, c.UsageSystem, c.Periods, c.ThrottledPeriods, c.ThrottledTime, uint64(len(c.PerCPU)))
-	b = appendUvarints(b, c.PerCPU...)
-	m := &s.Memory
-	b = appendUvarints(b, m.Usage, m.MaxUsage, m.WorkingSet, m.RSS, m.Cache, m.MappedFile, m.ActiveFile, m.InactiveFile,
-		m.Failcnt, m.PageFaults, m.MajorPageFaults, m.Limit, m.Reservation, m.SwapUsage, m.SwapLimit, m.OOMKills)
-	for _, psi := range []*PSIStats{c.PSI, m.PSI, s.IOPressure} {
+	c, rc := &s.CPU, &ref.CPU
+	b = appendDeltas(b, c.UsageTotal, rc.UsageTotal, c.UsageUser, rc.UsageUser, c.UsageSystem, rc.UsageSystem,
+		c.Periods, rc.Periods, c.ThrottledPeriods, rc.ThrottledPeriods, c.ThrottledTime, rc.ThrottledTime)
+	b = binary.AppendUvarint(b, uint64(len(c.PerCPU)))
+	for i, v := range c.PerCPU {
+		b = appendDeltas(b, v, at(rc.PerCPU, i))
+	}
+	m, rm := &s.Memory, &ref.Memory
+	b = appendDeltas(b, m.Usage, rm.Usage, m.MaxUsage, rm.MaxUsage, m.WorkingSet, rm.WorkingSet, m.RSS, rm.RSS,
+		m.Cache, rm.Cache, m.MappedFile, rm.MappedFile, m.ActiveFile, rm.ActiveFile, m.InactiveFile, rm.InactiveFile,
+		m.Failcnt, rm.Failcnt, m.PageFaults, rm.PageFaults, m.MajorPageFaults, rm.MajorPageFaults, m.Limit, rm.Limit,
+		m.Reservation, rm.Reservation, m.SwapUsage, rm.SwapUsage, m.SwapLimit, rm.SwapLimit, m.OOMKills, rm.OOMKills)
+	refPSI := [...]*PSIStats{rc.PSI, rm.PSI, ref.IOPressure}
+	for i, psi := range [...]*PSIStats{c.PSI, m.PSI, s.IOPressure} {
 		if psi != nil {
-			b = appendPSI(appendPSI(b, &psi.Some), &psi.Full)
+			var r PSIStats
+			if refPSI[i] != nil {
+				r = *refPSI[i]
+			}
+			b = appendPSI(appendPSI(b, &psi.Some, &r.Some), &psi.Full, &r.Full)
 		}
 	}
-	p := &s.Processes
-	b = appendUvarints(b, p.Count, p.ThreadsCount, p.ThreadsLimit)
+	p, rp := &s.Processes, &ref.Processes
+	b = appendDeltas(b, p.Count, rp.Count, p.ThreadsCount, rp.ThreadsCount, p.ThreadsLimit, rp.ThreadsLimit)
 	if len(s.DiskIO) > 0 {
 		b = binary.AppendUvarint(b, uint64(len(s.DiskIO)))
 		for i := range s.DiskIO {
-			b = appendDiskIO(b, &s.DiskIO[i])
+			r := refDisk(ref, i, &s.DiskIO[i])
+			b = appendDiskIO(b, &s.DiskIO[i], &r)
 		}
 	}
 	if s.Network != nil {
 		b = binary.AppendUvarint(b, uint64(len(s.Network.Interfaces)))
 		for i := range s.Network.Interfaces {
 			iface := &s.Network.Interfaces[i]
+			r := refInterface(ref, i, iface.Name)
 			b = binary.AppendUvarint(b, uint64(len(iface.Name)))
 			b = append(b, iface.Name...)
-			b = appendUvarints(b, iface.RxBytes, iface.RxPackets, iface.RxErrors, iface.RxDropped,
-				iface.TxBytes, iface.TxPackets, iface.TxErrors, iface.TxDropped)
+			b = appendDeltas(b, iface.RxBytes, r.RxBytes, iface.RxPackets, r.RxPackets, iface.RxErrors, r.RxErrors,
+				iface.RxDropped, r.RxDropped, iface.TxBytes, r.TxBytes, iface.TxPackets, r.TxPackets,
+				iface.TxErrors, r.TxErrors, iface.TxDropped, r.TxDropped)
 		}
 	}
-	return append([]byte(nil), b...)
+	return b
+}
+
+// appendDeltas appends, for each pair (value, reference), the difference
+// value-reference as a zigzag varint.
+func appendDeltas(b []byte, pairs ...uint64) []byte {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		b = binary.AppendVarint(b, int64(pairs[i]-pairs[i+1]))
+	}
+	return b
+}
+
+// at is values[i], or 0 past its end.
+func at(values []uint64, i int) uint64 {
+	if i < len(values) {
+		return values[i]
+	}
+	return 0
+}
+
+// refDisk is the device of ref at position i when it is the same device as
+// d, else a zero device.
+func refDisk(ref *Sample, i int, d *DiskIO) DiskIO {
+	if i < len(ref.DiskIO) && ref.DiskIO[i].Major == d.Major && ref.DiskIO[i].Minor == d.Minor {
+		return ref.DiskIO[i]
+	}
+	return DiskIO{}
+}
+
+// refInterface is the interface of ref at position i when it has the same
+// name, else a zero one.
+func refInterface(ref *Sample, i int, name string) InterfaceStats {
+	if ref.Network != nil && i < len(ref.Network.Interfaces) && ref.Network.Interfaces[i].Name == name {
+		return ref.Network.Interfaces[i]
+	}
+	return InterfaceStats{}
 }
 
 func appendUvarints(b []byte, values ...uint64) []byte {
@@ -74,11 +213,12 @@ func appendUvarints(b []byte, values ...uint64) []byte {
 	return b
 }
 
-// appendPSI writes the averages as hundredths when that is exact (the
-// kernel prints two decimals, and float64(n)/100 is the float ParseFloat
-// gives for them), as raw bits otherwise.
-func appendPSI(b []byte, d *PSIData) []byte {
-	b = binary.AppendUvarint(b, d.Total)
+// appendPSI writes the total relative to ref's and the averages as
+// hundredths when that is exact (the kernel prints two decimals, and
+// float64(n)/100 is the float ParseFloat gives for them), as raw bits
+// otherwise.
+func appendPSI(b []byte, d, ref *PSIData) []byte {
+	b = appendDeltas(b, d.Total, ref.Total)
 	for _, avg := range []float64{d.Avg10, d.Avg60, d.Avg300} {
 		hundredths := math.Round(avg * 100)
 		if avg >= 0 && hundredths < 1<<52 && hundredths/100 == avg {
@@ -91,21 +231,23 @@ func appendPSI(b []byte, d *PSIData) []byte {
 	return b
 }
 
-func appendDiskIO(b []byte, d *DiskIO) []byte {
+func appendDiskIO(b []byte, d, ref *DiskIO) []byte {
 	b = appendUvarints(b, d.Major, d.Minor, uint64(d.HasBytes), uint64(d.HasIOs))
-	b = appendUvarints(b, d.Bytes[:]...)
-	b = appendUvarints(b, d.IOs[:]...)
+	for op := range d.Bytes {
+		b = appendDeltas(b, d.Bytes[op], ref.Bytes[op])
+	}
+	for op := range d.IOs {
+		b = appendDeltas(b, d.IOs[op], ref.IOs[op])
+	}
 	if d.Cost == nil {
 		return binary.AppendUvarint(b, 0)
 	}
-	return appendUvarints(b, 1, d.Cost.Usage, d.Cost.Wait, d.Cost.Indebt, d.Cost.Indelay)
-}
-
-// encodedTime is the timestamp of an encoded sample, read without decoding
-// the rest (the ring's retention check).
-func encodedTime(data []byte) time.Time {
-	nanos, _ := binary.Varint(data)
-	return time.Unix(0, nanos)
+	var r IOCost
+	if ref.Cost != nil {
+		r = *ref.Cost
+	}
+	b = binary.AppendUvarint(b, 1)
+	return appendDeltas(b, d.Cost.Usage, r.Usage, d.Cost.Wait, r.Wait, d.Cost.Indebt, r.Indebt, d.Cost.Indelay, r.Indelay)
 }
 
 var errCorruptSample = errors.New("corrupt encoded sample")
@@ -134,6 +276,26 @@ func (d *sampleDecoder) uvarints(targets ...*uint64) {
 	}
 }
 
+// delta reads a difference to ref written by appendDeltas.
+func (d *sampleDecoder) delta(ref uint64) uint64 {
+	v, n := binary.Varint(d.data)
+	if n <= 0 {
+		d.err = errCorruptSample
+		d.data = nil
+		return 0
+	}
+	d.data = d.data[n:]
+	return ref + uint64(v)
+}
+
+// deltas sets each target to its reference plus the next difference; the
+// targets hold their references when called.
+func (d *sampleDecoder) deltas(targets ...*uint64) {
+	for _, t := range targets {
+		*t = d.delta(*t)
+	}
+}
+
 func (d *sampleDecoder) bytes(n uint64) []byte {
 	if uint64(len(d.data)) < n {
 		d.err = errCorruptSample
@@ -145,47 +307,57 @@ func (d *sampleDecoder) bytes(n uint64) []byte {
 	return out
 }
 
-// decodeSample is encodeSample's inverse. The timestamp comes back without
-// a monotonic reading, in the local time zone like the clock's.
-func decodeSample(data []byte) (*Sample, error) {
-	nanos, n := binary.Varint(data)
+// decodeSample is encodeSample's inverse: data encoded relative to ref.
+// The timestamp comes back without a monotonic reading, in the local time
+// zone like the clock's.
+func decodeSample(data []byte, ref *Sample) (*Sample, error) {
+	offset, n := binary.Varint(data)
 	if n <= 0 {
 		return nil, errCorruptSample
 	}
 	d := &sampleDecoder{data: data[n:]}
 	block := &sampleBlock{}
 	s := &block.Sample
-	s.Timestamp = time.Unix(0, nanos)
+	s.Timestamp = time.Unix(0, ref.Timestamp.UnixNano()+offset)
 	flags := d.uvarint()
 	s.cpus = int(d.uvarint())
-	c := &s.CPU
-	var perCPU uint64
-	d.uvarints(&c.UsageTotal, &c.UsageUser, &c.UsageSystem, &c.Periods, &c.ThrottledPeriods, &c.ThrottledTime, &perCPU)
+	c, rc := &s.CPU, &ref.CPU
+	c.UsageTotal, c.UsageUser, c.UsageSystem = rc.UsageTotal, rc.UsageUser, rc.UsageSystem
+	c.Periods, c.ThrottledPeriods, c.ThrottledTime = rc.Periods, rc.ThrottledPeriods, rc.ThrottledTime
+	d.deltas(&c.UsageTotal, &c.UsageUser, &c.UsageSystem, &c.Periods, &c.ThrottledPeriods, &c.ThrottledTime)
+	perCPU := d.uvarint()
 	if perCPU > uint64(len(d.data)) {
 		return nil, errCorruptSample
 	}
 	if perCPU > 0 {
 		c.PerCPU = make([]uint64, perCPU)
 		for i := range c.PerCPU {
-			c.PerCPU[i] = d.uvarint()
+			c.PerCPU[i] = d.delta(at(rc.PerCPU, i))
 		}
 	}
 	m := &s.Memory
-	d.uvarints(&m.Usage, &m.MaxUsage, &m.WorkingSet, &m.RSS, &m.Cache, &m.MappedFile, &m.ActiveFile, &m.InactiveFile,
+	*m = ref.Memory
+	m.PSI = nil
+	d.deltas(&m.Usage, &m.MaxUsage, &m.WorkingSet, &m.RSS, &m.Cache, &m.MappedFile, &m.ActiveFile, &m.InactiveFile,
 		&m.Failcnt, &m.PageFaults, &m.MajorPageFaults, &m.Limit, &m.Reservation, &m.SwapUsage, &m.SwapLimit, &m.OOMKills)
+	refPSI := [...]*PSIStats{rc.PSI, ref.Memory.PSI, ref.IOPressure}
 	for i, target := range []**PSIStats{&c.PSI, &m.PSI, &s.IOPressure} {
 		if flags&(1<<i) != 0 {
+			if refPSI[i] != nil {
+				block.psi[i] = *refPSI[i]
+			}
 			d.psi(&block.psi[i].Some)
 			d.psi(&block.psi[i].Full)
 			*target = &block.psi[i]
 		}
 	}
-	d.uvarints(&s.Processes.Count, &s.Processes.ThreadsCount, &s.Processes.ThreadsLimit)
+	s.Processes = ref.Processes
+	d.deltas(&s.Processes.Count, &s.Processes.ThreadsCount, &s.Processes.ThreadsLimit)
 	if flags&hasDiskIO != 0 {
-		d.diskIO(s)
+		d.diskIO(s, ref)
 	}
 	if flags&hasNetwork != 0 {
-		d.network(s)
+		d.network(s, ref)
 	}
 	if d.err != nil || len(d.data) != 0 {
 		return nil, errCorruptSample
@@ -193,8 +365,9 @@ func decodeSample(data []byte) (*Sample, error) {
 	return s, nil
 }
 
+// psi reads a pressure line into out, which holds the reference's.
 func (d *sampleDecoder) psi(out *PSIData) {
-	out.Total = d.uvarint()
+	out.Total = d.delta(out.Total)
 	for _, avg := range []*float64{&out.Avg10, &out.Avg60, &out.Avg300} {
 		v := d.uvarint()
 		if v&1 == 0 {
@@ -207,7 +380,7 @@ func (d *sampleDecoder) psi(out *PSIData) {
 	}
 }
 
-func (d *sampleDecoder) diskIO(s *Sample) {
+func (d *sampleDecoder) diskIO(s, ref *Sample) {
 	n := d.uvarint()
 	if n > uint64(len(d.data)) {
 		d.err = errCorruptSample
@@ -219,20 +392,24 @@ func (d *sampleDecoder) diskIO(s *Sample) {
 		var hasBytes, hasIOs uint64
 		d.uvarints(&disk.Major, &disk.Minor, &hasBytes, &hasIOs)
 		disk.HasBytes, disk.HasIOs = IOOps(hasBytes), IOOps(hasIOs)
+		r := refDisk(ref, i, disk)
 		for op := range disk.Bytes {
-			disk.Bytes[op] = d.uvarint()
+			disk.Bytes[op] = d.delta(r.Bytes[op])
 		}
 		for op := range disk.IOs {
-			disk.IOs[op] = d.uvarint()
+			disk.IOs[op] = d.delta(r.IOs[op])
 		}
 		if d.uvarint() == 1 {
 			disk.Cost = &IOCost{}
-			d.uvarints(&disk.Cost.Usage, &disk.Cost.Wait, &disk.Cost.Indebt, &disk.Cost.Indelay)
+			if r.Cost != nil {
+				*disk.Cost = *r.Cost
+			}
+			d.deltas(&disk.Cost.Usage, &disk.Cost.Wait, &disk.Cost.Indebt, &disk.Cost.Indelay)
 		}
 	}
 }
 
-func (d *sampleDecoder) network(s *Sample) {
+func (d *sampleDecoder) network(s, ref *Sample) {
 	n := d.uvarint()
 	if n > uint64(len(d.data)) {
 		d.err = errCorruptSample
@@ -241,8 +418,10 @@ func (d *sampleDecoder) network(s *Sample) {
 	s.Network = &NetworkStats{Interfaces: make([]InterfaceStats, n)}
 	for i := range s.Network.Interfaces {
 		iface := &s.Network.Interfaces[i]
-		iface.Name = string(d.bytes(d.uvarint()))
-		d.uvarints(&iface.RxBytes, &iface.RxPackets, &iface.RxErrors, &iface.RxDropped,
+		name := string(d.bytes(d.uvarint()))
+		*iface = refInterface(ref, i, name)
+		iface.Name = name
+		d.deltas(&iface.RxBytes, &iface.RxPackets, &iface.RxErrors, &iface.RxDropped,
 			&iface.TxBytes, &iface.TxPackets, &iface.TxErrors, &iface.TxDropped)
 	}
 }

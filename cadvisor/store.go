@@ -1,6 +1,8 @@
 package cadvisor
 
 import (
+	"encoding/binary"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -25,18 +27,23 @@ type entry struct {
 }
 
 // sampleRing keeps the newest samples of one cgroup, bounded in count and
-// age: the newest two as Samples, the older ones encoded (history.go).
+// age: the newest two as Samples, the older ones as a history (history.go).
 type sampleRing struct {
 	latest, previous *Sample
-	// older is a ring of encoded samples, oldest at start.
-	older    [][]byte
-	start, n int
+	// log[start:] is the history of the n samples before previous, at
+	// most limit. Records are only ever appended, never written over, so
+	// the part a view published stays as it was; when the array is full
+	// the live records move to a new one, half as large again, so that
+	// one move serves several ticks.
+	log      []byte
+	start    int
+	n, limit int
 }
 
 // newSampleRing keeps capacity samples: two Samples and capacity-2
 // encoded ones.
 func newSampleRing(capacity int) sampleRing {
-	return sampleRing{older: make([][]byte, max(capacity-2, 0))}
+	return sampleRing{limit: max(capacity-2, 0)}
 }
 
 // push adds s as the newest sample and evicts what falls out of capacity
@@ -45,22 +52,36 @@ func newSampleRing(capacity int) sampleRing {
 // a little late would otherwise leave one sample and no rate every other
 // tick.
 func (r *sampleRing) push(s *Sample, retention time.Duration) {
-	if r.previous != nil && len(r.older) > 0 {
-		if r.n == len(r.older) {
+	if r.previous != nil && r.limit > 0 {
+		if r.n == r.limit {
 			r.dropOldest()
 		}
-		r.older[(r.start+r.n)%len(r.older)] = encodeSample(r.previous)
-		r.n++
+		r.appendOlder(r.previous, r.latest)
 	}
 	r.previous, r.latest = r.latest, s
-	for r.n > 0 && s.Timestamp.Sub(encodedTime(r.older[r.start])) > retention {
+	for r.n > 0 && s.Timestamp.Sub(oldestTime(r.log[r.start:], r.previous)) > retention {
 		r.dropOldest()
 	}
 }
 
+// appendOlder appends s, which next follows, to the history.
+func (r *sampleRing) appendOlder(s, next *Sample) {
+	var scratch [maxStackRecord]byte
+	record := encodeSample(scratch[:0], s, next)
+	size := recordSize(record)
+	if cap(r.log)-len(r.log) < size {
+		live := r.log[r.start:]
+		moved := slices.Grow([]byte(nil), (len(live)+size)*3/2)
+		r.log, r.start = append(moved, live...), 0
+	}
+	r.log = binary.AppendUvarint(r.log, uint64(len(record)))
+	r.log = append(r.log, record...)
+	r.n++
+}
+
 func (r *sampleRing) dropOldest() {
-	r.older[r.start] = nil
-	r.start = (r.start + 1) % len(r.older)
+	_, rest, _ := nextRecord(r.log[r.start:])
+	r.start = len(r.log) - len(rest)
 	r.n--
 }
 
@@ -86,13 +107,14 @@ func (r *sampleRing) appendNewest(dst []*Sample) []*Sample {
 	return dst
 }
 
-// appendOlder appends the encoded older samples, oldest first. The slices
-// are never written again, so they can be published.
-func (r *sampleRing) appendOlder(dst [][]byte) [][]byte {
-	for i := 0; i < r.n; i++ {
-		dst = append(dst, r.older[(r.start+i)%len(r.older)])
+// history is the history of the samples before the newest two, relative
+// to the previous one; nil when there are none. It is never written
+// again, so it can be published.
+func (r *sampleRing) history() []byte {
+	if r.n == 0 {
+		return nil
 	}
-	return dst
+	return r.log[r.start:len(r.log):len(r.log)]
 }
 
 // store is the set of tracked cgroups.

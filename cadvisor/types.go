@@ -202,8 +202,9 @@ type CgroupInfo struct {
 	// the older ones the collector keeps for the retention window.
 	Samples []*Sample
 	// history holds the samples before Samples, oldest first, encoded
-	// (history.go); nil for a CgroupInfo built by hand.
-	history [][]byte
+	// relative to each other and to Samples[0] (history.go); nil for a
+	// CgroupInfo built by hand.
+	history []byte
 }
 
 // AllSamples returns every retained sample oldest first: the older ones,
@@ -214,18 +215,10 @@ func (ci *CgroupInfo) AllSamples() []*Sample {
 	if ci == nil {
 		return nil
 	}
-	if len(ci.history) == 0 {
+	if len(ci.history) == 0 || len(ci.Samples) == 0 {
 		return append([]*Sample(nil), ci.Samples...)
 	}
-	out := make([]*Sample, 0, len(ci.history)+len(ci.Samples))
-	for _, data := range ci.history {
-		// Only a bug could make a sample we encoded undecodable; such a
-		// sample is left out rather than served wrong.
-		if s, err := decodeSample(data); err == nil {
-			out = append(out, s)
-		}
-	}
-	return append(out, ci.Samples...)
+	return append(decodeHistory(ci.history, ci.Samples[0], len(ci.Samples)), ci.Samples...)
 }
 
 // SampleCount is how many samples AllSamples returns, without decoding.
@@ -233,7 +226,7 @@ func (ci *CgroupInfo) SampleCount() int {
 	if ci == nil {
 		return 0
 	}
-	return len(ci.history) + len(ci.Samples)
+	return countRecords(ci.history) + len(ci.Samples)
 }
 
 // Latest returns the newest sample or nil.
