@@ -2,7 +2,6 @@ package provider
 
 import (
 	"os"
-	"path"
 	"sort"
 	"strings"
 
@@ -74,33 +73,16 @@ type cgroupPodDisk struct {
 	host   hostStorage
 }
 
-// buildPodsFromCgroups lists pods found in the cgroup tree when there is no
-// runtime: every pod<uid> cgroup below the pod root, its child cgroups as
-// containers. Names come from the log layout where present; otherwise a pod
-// is named by its UID and a container by its cgroup's ID. When some
-// containers of a pod have names, the unnamed ones (the sandbox) are left
-// out, like the kubelet never lists the pause container. Volumes and
-// ephemeral storage come from the node's disks as for pods from CRI; without
-// a runtime no writable layer is known, so ephemeral storage counts the
-// ephemeral volumes, the pod's log files and etc-hosts.
-func buildPodsFromCgroups(view *cadvisor.View, podRoot string, names podNames, disk cgroupPodDisk) (full, cpuMem []statsapi.PodStats) {
-	podCgroups := map[string]*cadvisor.CgroupInfo{}
-	children := map[string][]*cadvisor.CgroupInfo{}
-	prefix := strings.TrimSuffix(podRoot, "/") + "/"
-	for name, info := range view.Cgroups {
-		if !strings.HasPrefix(name, prefix) || info.Latest() == nil {
-			continue
-		}
-		if _, isPod := cadvisor.PodUIDFromCgroup(name); isPod {
-			podCgroups[name] = info
-		} else {
-			children[path.Dir(name)] = append(children[path.Dir(name)], info)
-		}
-	}
-	full = make([]statsapi.PodStats, 0, len(podCgroups))
-	cpuMem = make([]statsapi.PodStats, 0, len(podCgroups))
-	for name, podCgroup := range podCgroups {
-		pod := buildCgroupPod(podCgroup, namedContainers(children[name], names.containerNames), names)
+// buildPodsFromCgroups builds the pods of the cgroup tree's inventory
+// when there is no runtime. Volumes and ephemeral storage come from the
+// node's disks as for pods from CRI; without a runtime no writable layer is
+// known, so ephemeral storage counts the ephemeral volumes, the pod's log
+// files and etc-hosts.
+func buildPodsFromCgroups(inv *inventory, disk cgroupPodDisk) (full, cpuMem []statsapi.PodStats) {
+	full = make([]statsapi.PodStats, 0, len(inv.cgroupPods))
+	cpuMem = make([]statsapi.PodStats, 0, len(inv.cgroupPods))
+	for _, cp := range inv.cgroupPods {
+		pod := buildCgroupPod(cp)
 		fillPodStorage(podAssembly{rootFs: disk.rootFs, host: disk.host}, &pod.full)
 		full = append(full, pod.full)
 		cpuMem = append(cpuMem, pod.cpuMem)
@@ -109,12 +91,8 @@ func buildPodsFromCgroups(view *cadvisor.View, podRoot string, names podNames, d
 }
 
 // buildCgroupPod is one pod cgroup with its containers, in both modes.
-func buildCgroupPod(podCgroup *cadvisor.CgroupInfo, containers []namedCgroup, names podNames) *podBuild {
-	uid, _ := cadvisor.PodUIDFromCgroup(podCgroup.Name)
-	ref, known := names.byUID[uid]
-	if !known {
-		ref = statsapi.PodReference{UID: uid, Name: uid}
-	}
+func buildCgroupPod(cp cgroupPod) *podBuild {
+	podCgroup, ref, containers := cp.info, cp.ref, cp.containers
 	pod := &podBuild{
 		full:   statsapi.PodStats{PodRef: ref, StartTime: metav1.NewTime(podCgroup.Spec.CreationTime)},
 		cpuMem: statsapi.PodStats{PodRef: ref, StartTime: metav1.NewTime(podCgroup.Spec.CreationTime)},

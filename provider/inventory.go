@@ -6,35 +6,86 @@ import (
 	"strings"
 	"time"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
-// legacyPodsFromRuntime lists the pods the summary lists from CRI (the
-// kubelet's removeTerminatedPods) with their running containers, joined to
-// cgroups by container ID and pod UID. Sandboxes are ordered oldest first so
-// that the newest of two same-named pods wins in snapshot.NewCgroups.
-func legacyPodsFromRuntime(identity *runtimeIdentity, idx cgroupIndex) []snapshot.Pod {
-	sandboxes := removeTerminatedPods(identity.sandboxes)
-	sort.SliceStable(sandboxes, func(i, j int) bool { return sandboxes[i].CreatedAt < sandboxes[j].CreatedAt })
-	bySandbox := make(map[string]int, len(sandboxes))
-	pods := make([]snapshot.Pod, 0, len(sandboxes))
-	for _, sandbox := range sandboxes {
+// inventory is one tick's pods and containers: which exist, who they are,
+// and the cgroups that measure them. takeInventory decides it once per
+// tick, from the runtime's answers or, without a runtime, from the cgroup
+// tree; the summary in both modes, the cgroup view, /pods and the events
+// index are projections of it.
+type inventory struct {
+	// index finds the collector's cgroups below the pod root by container
+	// ID and by pod UID.
+	index cgroupIndex
+	// pods are the pods the summary counts with their running containers
+	// and their cgroups, oldest first (so that the newest of two
+	// same-named pods wins in snapshot.NewCgroups).
+	pods []snapshot.Pod
+
+	// With a runtime: the sandboxes the kubelet counts
+	// (removeTerminatedPods), oldest first, and by ID; the running
+	// containers by ID.
+	sandboxes  []*runtimeapi.PodSandbox
+	sandboxIDs map[string]*runtimeapi.PodSandbox
+	running    map[string]*runtimeapi.Container
+
+	// Without a runtime: each pod cgroup with its container cgroups.
+	cgroupPods []cgroupPod
+}
+
+// cgroupPod is a pod found in the cgroup tree: its cgroup, its name (from
+// the log layout, or its UID), and its containers' cgroups.
+type cgroupPod struct {
+	info       *cadvisor.CgroupInfo
+	ref        statsapi.PodReference
+	containers []namedCgroup
+}
+
+// takeInventory lists this tick's pods from the runtime's last good
+// identity, or from the cgroup tree without a runtime.
+func (p *Provider) takeInventory(view *cadvisor.View) *inventory {
+	if p.cfg.Runtime == nil {
+		names := readPodNames(p.cfg.PodLogsDir, p.cfg.ContainerLogsDir)
+		return inventoryFromCgroups(view, p.cfg.PodRoot, names)
+	}
+	return inventoryFromRuntime(p.lastIdentity, indexCgroups(view, p.cfg.PodRoot))
+}
+
+// inventoryFromRuntime counts the sandboxes the kubelet counts
+// (removeTerminatedPods) with their running containers, joined to cgroups
+// by container ID and pod UID. A nil identity (no answer yet) counts none.
+func inventoryFromRuntime(identity *runtimeIdentity, idx cgroupIndex) *inventory {
+	inv := &inventory{index: idx, sandboxIDs: map[string]*runtimeapi.PodSandbox{}, running: map[string]*runtimeapi.Container{}}
+	if identity == nil {
+		return inv
+	}
+	inv.sandboxes = removeTerminatedPods(identity.sandboxes)
+	sort.SliceStable(inv.sandboxes, func(i, j int) bool { return inv.sandboxes[i].CreatedAt < inv.sandboxes[j].CreatedAt })
+	bySandbox := make(map[string]int, len(inv.sandboxes))
+	inv.pods = make([]snapshot.Pod, 0, len(inv.sandboxes))
+	for _, sandbox := range inv.sandboxes {
+		inv.sandboxIDs[sandbox.Id] = sandbox
 		pod := snapshot.Pod{Namespace: sandbox.Metadata.Namespace, Name: sandbox.Metadata.Name, UID: sandbox.Metadata.Uid}
 		if cgroup := idx.pod(pod.UID); cgroup != nil {
 			pod.Cgroup = cgroup.Name
 		}
-		bySandbox[sandbox.Id] = len(pods)
-		pods = append(pods, pod)
+		bySandbox[sandbox.Id] = len(inv.pods)
+		inv.pods = append(inv.pods, pod)
 	}
 	containers := runningContainers(identity.containers)
 	sort.SliceStable(containers, func(i, j int) bool { return containers[i].CreatedAt < containers[j].CreatedAt })
 	for _, container := range containers {
+		inv.running[container.Id] = container
 		i, found := bySandbox[container.PodSandboxId]
 		if !found || container.GetMetadata() == nil {
 			continue
 		}
-		legacy := snapshot.Container{
+		c := snapshot.Container{
 			Name:      container.Metadata.Name,
 			ID:        container.Id,
 			Image:     container.GetImage().GetImage(),
@@ -42,38 +93,51 @@ func legacyPodsFromRuntime(identity *runtimeIdentity, idx cgroupIndex) []snapsho
 			CreatedAt: time.Unix(0, container.CreatedAt),
 		}
 		if cgroup := idx.byContainerID[container.Id]; cgroup != nil {
-			legacy.Cgroup = cgroup.Name
+			c.Cgroup = cgroup.Name
 		}
-		pods[i].Containers = append(pods[i].Containers, legacy)
+		inv.pods[i].Containers = append(inv.pods[i].Containers, c)
 	}
-	return pods
+	return inv
 }
 
-// legacyPodsFromCgroups lists the pods the summary lists from the cgroup
-// tree (buildPodsFromCgroups): names from the log layout, or the UID as pod
-// name (no namespace) and the cgroup ID as container name.
-func legacyPodsFromCgroups(view *cadvisor.View, podRoot string, names podNames) []snapshot.Pod {
+// inventoryFromCgroups lists the pods of the cgroup tree: every pod<uid>
+// cgroup below the pod root with a sample, its child cgroups as
+// containers. Names come from the log layout where present; otherwise a
+// pod is named by its UID (no namespace) and a container by its cgroup's
+// ID. When some containers of a pod have names, the unnamed ones (the
+// sandbox) are left out, like the kubelet never lists the pause container.
+func inventoryFromCgroups(view *cadvisor.View, podRoot string, names podNames) *inventory {
 	prefix := strings.TrimSuffix(podRoot, "/") + "/"
-	podCgroups := map[string]string{}
+	inv := &inventory{index: indexCgroups(view, podRoot)}
 	children := map[string][]*cadvisor.CgroupInfo{}
 	for name, info := range view.Cgroups {
 		if !strings.HasPrefix(name, prefix) || info.Latest() == nil {
 			continue
 		}
 		if uid, isPod := cadvisor.PodUIDFromCgroup(name); isPod {
-			podCgroups[name] = uid
+			ref, known := names.byUID[uid]
+			if !known {
+				ref = statsapi.PodReference{UID: uid, Name: uid}
+			}
+			inv.cgroupPods = append(inv.cgroupPods, cgroupPod{info: info, ref: ref})
 		} else {
 			children[path.Dir(name)] = append(children[path.Dir(name)], info)
 		}
 	}
-	pods := make([]snapshot.Pod, 0, len(podCgroups))
-	for name, uid := range podCgroups {
-		ref, known := names.byUID[uid]
-		if !known {
-			ref.UID, ref.Name = uid, uid
+	// Oldest first, so that NewCgroups keeps the newest of two same-named pods.
+	sort.Slice(inv.cgroupPods, func(i, j int) bool {
+		a, b := inv.cgroupPods[i].info, inv.cgroupPods[j].info
+		if !a.Spec.CreationTime.Equal(b.Spec.CreationTime) {
+			return a.Spec.CreationTime.Before(b.Spec.CreationTime)
 		}
-		pod := snapshot.Pod{Namespace: ref.Namespace, Name: ref.Name, UID: ref.UID, Cgroup: name}
-		for _, container := range namedContainers(children[name], names.containerNames) {
+		return a.Name < b.Name
+	})
+	inv.pods = make([]snapshot.Pod, 0, len(inv.cgroupPods))
+	for i := range inv.cgroupPods {
+		cp := &inv.cgroupPods[i]
+		cp.containers = namedContainers(children[cp.info.Name], names.containerNames)
+		pod := snapshot.Pod{Namespace: cp.ref.Namespace, Name: cp.ref.Name, UID: cp.ref.UID, Cgroup: cp.info.Name}
+		for _, container := range cp.containers {
 			pod.Containers = append(pod.Containers, snapshot.Container{
 				Name:      container.name,
 				ID:        cadvisor.ContainerIDFromCgroup(container.info.Name),
@@ -81,15 +145,7 @@ func legacyPodsFromCgroups(view *cadvisor.View, podRoot string, names podNames) 
 				CreatedAt: container.info.Spec.CreationTime,
 			})
 		}
-		pods = append(pods, pod)
+		inv.pods = append(inv.pods, pod)
 	}
-	// Newest last, so that snapshot.NewCgroups keeps the newest of two same-named pods.
-	sort.Slice(pods, func(i, j int) bool {
-		a, b := view.Cgroups[pods[i].Cgroup].Spec.CreationTime, view.Cgroups[pods[j].Cgroup].Spec.CreationTime
-		if !a.Equal(b) {
-			return a.Before(b)
-		}
-		return pods[i].Cgroup < pods[j].Cgroup
-	})
-	return pods
+	return inv
 }

@@ -20,7 +20,7 @@ func sandboxWithUID(id, name, uid string, created int64) *runtimeapi.PodSandbox 
 		Metadata: &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "ns", Uid: uid}}
 }
 
-func TestLegacyPodsFromRuntime(t *testing.T) {
+func TestInventoryFromRuntime(t *testing.T) {
 	running, exited := runtimeapi.ContainerState_CONTAINER_RUNNING, runtimeapi.ContainerState_CONTAINER_EXITED
 	container := func(id, sandboxID, name string, created int64, state runtimeapi.ContainerState) *runtimeapi.Container {
 		return &runtimeapi.Container{Id: id, PodSandboxId: sandboxID, CreatedAt: created, State: state,
@@ -44,7 +44,7 @@ func TestLegacyPodsFromRuntime(t *testing.T) {
 	for _, name := range []string{"/kubepods/pod00a1", "/kubepods/pod00a1/c1", "/kubepods/pod00a1/c0"} {
 		view.Cgroups[name] = &cadvisor.CgroupInfo{Name: name, Samples: samplesEverySecond(1)}
 	}
-	got := legacyPodsFromRuntime(identity, indexCgroups(view, "/kubepods"))
+	got := inventoryFromRuntime(identity, indexCgroups(view, "/kubepods")).pods
 	want := []snapshot.Pod{
 		{Namespace: "ns", Name: "db", UID: "00a2", Containers: []snapshot.Container{
 			{Name: "db", ID: "c2", Image: "img-db", Labels: map[string]string{"name": "db"}, CreatedAt: time.Unix(0, 40)}}},
@@ -56,7 +56,7 @@ func TestLegacyPodsFromRuntime(t *testing.T) {
 	}
 }
 
-func TestLegacyPodsFromCgroups(t *testing.T) {
+func TestInventoryFromCgroups(t *testing.T) {
 	view := &cadvisor.View{Cgroups: map[string]*cadvisor.CgroupInfo{}}
 	for _, name := range []string{"/kubepods/podaaaa", "/kubepods/podaaaa/id1", "/kubepods/podaaaa/pause", "/kubepods/podbbbb", "/kubepods/podbbbb/id2"} {
 		view.Cgroups[name] = &cadvisor.CgroupInfo{Name: name, Samples: samplesEverySecond(1)}
@@ -65,7 +65,7 @@ func TestLegacyPodsFromCgroups(t *testing.T) {
 		byUID:          map[string]statsapi.PodReference{"aaaa": {Namespace: "ns", Name: "web", UID: "aaaa"}},
 		containerNames: map[string]string{"id1": "app"},
 	}
-	got := legacyPodsFromCgroups(view, "/kubepods", names)
+	got := inventoryFromCgroups(view, "/kubepods", names).pods
 	want := []snapshot.Pod{
 		{Namespace: "ns", Name: "web", UID: "aaaa", Cgroup: "/kubepods/podaaaa", Containers: []snapshot.Container{
 			{Name: "app", ID: "id1", Cgroup: "/kubepods/podaaaa/id1"}}},
@@ -96,7 +96,7 @@ func (f *fakeRuntime) ImageFsInfo(context.Context) (*runtimeapi.ImageFsInfoRespo
 	return &runtimeapi.ImageFsInfoResponse{}, nil
 }
 
-func TestTickPublishesLegacyView(t *testing.T) {
+func TestTickPublishesCgroupView(t *testing.T) {
 	view := testView()
 	for _, name := range []string{"/kubepods/podfeed", "/kubepods/podfeed/c1"} {
 		view.Cgroups[name] = &cadvisor.CgroupInfo{Name: name, Samples: samplesEverySecond(2)}

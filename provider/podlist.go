@@ -27,25 +27,24 @@ const internalKeyPrefix = "io.kubernetes."
 // every container (pkg/kubelet/types/labels.go).
 const containerPodUIDLabel = "io.kubernetes.pod.uid"
 
-// addPodList builds the /pods answer of this tick into snap: from the
-// runtime's sandboxes and containers (the identity of this tick, or the last
-// good one while the runtime fails) and their statuses, or from the cgroup
-// tree (legacy, this tick's pods of the cgroup view) without a runtime. It
-// returns the pods, which the tick hands to the events index before they
-// are dropped.
-func (p *Provider) addPodList(ctx context.Context, view *cadvisor.View, legacy []snapshot.Pod, snap *snapshot.Snapshot) []corev1.Pod {
+// addPodList builds the /pods answer of this tick into snap, from the
+// inventory: the runtime's sandboxes and containers (the identity of this
+// tick, or the last good one while the runtime fails) with their statuses,
+// or the pods of the cgroup tree without a runtime. It returns the pods,
+// which the tick hands to the events index before they are dropped.
+func (p *Provider) addPodList(ctx context.Context, view *cadvisor.View, inv *inventory, snap *snapshot.Snapshot) []corev1.Pod {
 	in := podListInput{
 		nodeName: p.cfg.NodeName,
-		index:    indexCgroups(view, p.cfg.PodRoot),
+		index:    inv.index,
 		volumes:  podVolumeDirs{rootDir: p.cfg.RootDir},
 	}
 	var pods []corev1.Pod
 	if p.cfg.Runtime == nil {
-		pods = podsFromCgroups(in, view, legacy)
+		pods = podsFromCgroups(in, view, inv.pods)
 	} else {
 		reader, _ := p.cfg.Runtime.(podStatusReader)
 		fetcher := newStatusFetcher(ctx, reader, p.podStatuses, time.Now())
-		pods = podsFromRuntime(in, p.lastIdentity, fetcher)
+		pods = podsFromRuntime(in, inv, p.lastIdentity, fetcher)
 		p.podStatuses = fetcher.next
 		if fetcher.err != nil {
 			p.metrics.runtimeErrors.Inc()
@@ -69,12 +68,12 @@ type podListInput struct {
 }
 
 // podsFromRuntime lists one pod per UID among the sandboxes the summary
-// would count (removeTerminatedPods): the ready sandbox, or the newest.
-func podsFromRuntime(in podListInput, identity *runtimeIdentity, statuses *statusFetcher) []corev1.Pod {
+// counts (the inventory's): the ready sandbox, or the newest.
+func podsFromRuntime(in podListInput, inv *inventory, identity *runtimeIdentity, statuses *statusFetcher) []corev1.Pod {
 	if identity == nil {
 		return nil
 	}
-	current := currentSandboxes(identity.sandboxes)
+	current := currentSandboxes(inv.sandboxes)
 	containers := containersByPod(identity)
 	pods := make([]corev1.Pod, 0, len(current))
 	for uid, sandbox := range current {
@@ -92,7 +91,7 @@ func podsFromRuntime(in podListInput, identity *runtimeIdentity, statuses *statu
 // currentSandboxes picks, per pod UID, the ready sandbox or else the newest.
 func currentSandboxes(sandboxes []*runtimeapi.PodSandbox) map[string]*runtimeapi.PodSandbox {
 	current := map[string]*runtimeapi.PodSandbox{}
-	for _, sandbox := range removeTerminatedPods(sandboxes) {
+	for _, sandbox := range sandboxes {
 		uid := sandbox.Metadata.Uid
 		if best, seen := current[uid]; !seen || betterSandbox(sandbox, best) {
 			current[uid] = sandbox

@@ -50,17 +50,16 @@ func manyPods(n int) (*statusRuntime, *cadvisor.View) {
 
 // BenchmarkPodListTick is the /pods part of a steady tick (statuses reused,
 // no runtime calls) at 100 pods of two containers, volume directories
-// listed in an empty root dir.
+// listed in an empty root dir, with the tick's inventory.
 func BenchmarkPodListTick(b *testing.B) {
 	rt, view := manyPods(100)
 	p := podListProvider(b.TempDir(), rt, view)
 	p.Tick(context.Background())
-	legacy := []snapshot.Pod(nil)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		snap := &snapshot.Snapshot{}
-		if pods := p.addPodList(context.Background(), view, legacy, snap); len(pods) != 100 {
+		if pods := p.addPodList(context.Background(), view, p.takeInventory(view), snap); len(pods) != 100 {
 			b.Fatalf("pods = %d", len(pods))
 		}
 	}

@@ -11,14 +11,14 @@ import (
 	"github.com/kubelet-stats-server/kubelet-stats-server/snapshot"
 )
 
-// podsFromCgroups lists, without a runtime, the pods the summary lists from
-// the cgroup tree (legacyPodsFromCgroups): names from the log layout (or the
-// UID), containers as running since their cgroup appeared, resources from
-// the cgroups, volumes from the root dir. Container IDs are bare: which
-// runtime made them is unknown.
-func podsFromCgroups(in podListInput, view *cadvisor.View, legacy []snapshot.Pod) []corev1.Pod {
-	pods := make([]corev1.Pod, 0, len(legacy))
-	for _, lp := range legacy {
+// podsFromCgroups lists, without a runtime, the inventory's pods of the
+// cgroup tree: names from the log layout (or the UID), containers as
+// running since their cgroup appeared, resources from the cgroups, volumes
+// from the root dir. Container IDs are bare: which runtime made them is
+// unknown.
+func podsFromCgroups(in podListInput, view *cadvisor.View, inventory []snapshot.Pod) []corev1.Pod {
+	pods := make([]corev1.Pod, 0, len(inventory))
+	for _, lp := range inventory {
 		podCgroup := view.Get(lp.Cgroup)
 		qos := podQOSClass(podCgroup)
 		var created metav1.Time

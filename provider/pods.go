@@ -56,12 +56,12 @@ type podBuild struct {
 
 // podAssembly is the input of one tick's pod list.
 type podAssembly struct {
-	now     time.Time
-	index   cgroupIndex
-	runtime *runtimeState
-	rootFs  *cadvisor.FsStats
-	host    hostStorage
-	rates   *cpuRateCache
+	now       time.Time
+	inventory *inventory
+	runtime   *runtimeState
+	rootFs    *cadvisor.FsStats
+	host      hostStorage
+	rates     *cpuRateCache
 }
 
 // buildPodsFromRuntime is the kubelet's listPodStatsPartiallyFromCRI (and
@@ -69,7 +69,7 @@ type podAssembly struct {
 // collector wherever it sees the cgroup, CRI's values otherwise. A pod is
 // listed when one of its running containers has CRI stats or a cgroup.
 func buildPodsFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodStats) {
-	sandboxes, containers := in.runtime.filtered()
+	sandboxes, containers := in.inventory.sandboxIDs, in.inventory.running
 	statsByID := make(map[string]*runtimeapi.ContainerStats, len(in.runtime.containerStats))
 	for _, stats := range in.runtime.containerStats {
 		if stats.GetAttributes().GetMetadata() != nil {
@@ -88,7 +88,7 @@ func buildPodsFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodStats) {
 		}
 		stats := statsByID[container.Id]
 		if stats == nil {
-			if in.index.byContainerID[container.Id] == nil {
+			if in.inventory.index.byContainerID[container.Id] == nil {
 				continue // nothing measured it yet
 			}
 			// Runtime stats are refreshed beside the tick; a container
@@ -123,20 +123,6 @@ func newPodBuild(sandbox *runtimeapi.PodSandbox) *podBuild {
 	}
 }
 
-// filtered indexes the sandboxes and containers the kubelet would count:
-// per pod name the ready sandboxes (or the newest), and running containers.
-func (rt *runtimeState) filtered() (map[string]*runtimeapi.PodSandbox, map[string]*runtimeapi.Container) {
-	sandboxes := make(map[string]*runtimeapi.PodSandbox)
-	for _, sandbox := range removeTerminatedPods(rt.sandboxes) {
-		sandboxes[sandbox.Id] = sandbox
-	}
-	containers := make(map[string]*runtimeapi.Container)
-	for _, container := range runningContainers(rt.containers) {
-		containers[container.Id] = container
-	}
-	return sandboxes, containers
-}
-
 // addContainer adds one running container in both modes. With useCollector
 // the collector's cpu, memory, swap and io replace CRI's wholesale wherever
 // it sees the container's cgroup, as in the kubelet's default path.
@@ -144,7 +130,7 @@ func (p *podBuild) addContainer(in podAssembly, stats *runtimeapi.ContainerStats
 	name := stats.Attributes.Metadata.Name
 	start := nanosTime(container.CreatedAt)
 	var full, cpuMem statsapi.ContainerStats
-	if cgroup := in.index.byContainerID[container.Id]; useCollector && cgroup != nil {
+	if cgroup := in.inventory.index.byContainerID[container.Id]; useCollector && cgroup != nil {
 		full = cgroupContainerStats(name, cgroup)
 		cpuMem = cpuAndMemoryOf(full)
 		p.processes += cgroup.Latest().Processes.Count
@@ -166,7 +152,7 @@ func (p *podBuild) addContainer(in podAssembly, stats *runtimeapi.ContainerStats
 
 // finish fills the pod-level blocks once all containers are in.
 func (p *podBuild) finish(in podAssembly) {
-	if podCgroup := in.index.pod(p.full.PodRef.UID); podCgroup != nil {
+	if podCgroup := in.inventory.index.pod(p.full.PodRef.UID); podCgroup != nil {
 		p.full.CPU, p.full.Memory = cpuStats(podCgroup), memoryStats(podCgroup)
 		p.full.Swap, p.full.IO = swapStats(podCgroup), ioStats(podCgroup)
 		p.full.Network = networkStats(podCgroup)

@@ -163,16 +163,17 @@ func (p *Provider) Tick(ctx context.Context) {
 	} else {
 		in.rootFs = &fs
 	}
-	pods := p.buildPods(view, in.rootFs, start)
+	inv := p.takeInventory(view)
+	pods := p.buildPods(inv, in.rootFs, start)
 	in.imageFs = pods.imageFs
 	snap, err := p.build(in, pods.full, pods.cpuAndMemory)
 	if err != nil {
 		p.cfg.Logger.Error(err, "Housekeeping tick did not produce a snapshot; keeping the previous one")
 		return
 	}
-	snap.Cgroups = snapshot.NewCgroups(view, p.cfg.Machine, pods.legacy)
+	snap.Cgroups = snapshot.NewCgroups(view, p.cfg.Machine, inv.pods)
 	statusCtx, cancel := p.statusContext(ctx)
-	podObjects := p.addPodList(statusCtx, view, pods.legacy, snap)
+	podObjects := p.addPodList(statusCtx, view, inv, snap)
 	cancel()
 	p.publish(snap, start, len(view.Cgroups))
 	p.observeEvents(view, podObjects)
@@ -225,16 +226,15 @@ func (p *Provider) rootFsPath() string {
 	return p.cfg.RootDir
 }
 
-// buildPods lists pods from the runtime's answers of this tick, or from the
-// cgroup tree without a runtime. A failing runtime leaves its last good
-// answers, joined with fresh collector data, instead of failing the summary.
-func (p *Provider) buildPods(view *cadvisor.View, rootFs *cadvisor.FsStats, now time.Time) podList {
+// buildPods builds the summary's pods of the inventory in both modes:
+// from the runtime's answers of this tick, or from the cgroup tree without a
+// runtime. A failing runtime leaves its last good answers, joined with
+// fresh collector data, instead of failing the summary.
+func (p *Provider) buildPods(inv *inventory, rootFs *cadvisor.FsStats, now time.Time) podList {
 	var pods podList
+	host := newNodeStorage(p.cfg.PodLogsDir, p.cfg.RootDir, p.cfg.FsStats, p.cfg.Volumes)
 	if p.cfg.Runtime == nil {
-		names := readPodNames(p.cfg.PodLogsDir, p.cfg.ContainerLogsDir)
-		disk := cgroupPodDisk{rootFs: rootFs, host: newNodeStorage(p.cfg.PodLogsDir, p.cfg.RootDir, p.cfg.FsStats, p.cfg.Volumes)}
-		pods.full, pods.cpuAndMemory = buildPodsFromCgroups(view, p.cfg.PodRoot, names, disk)
-		pods.legacy = legacyPodsFromCgroups(view, p.cfg.PodRoot, names)
+		pods.full, pods.cpuAndMemory = buildPodsFromCgroups(inv, cgroupPodDisk{rootFs: rootFs, host: host})
 		pods.sort()
 		return pods
 	}
@@ -244,12 +244,12 @@ func (p *Provider) buildPods(view *cadvisor.View, rootFs *cadvisor.FsStats, now 
 	}
 	state := &runtimeState{runtimeIdentity: identity, runtimeStats: stats}
 	in := podAssembly{
-		now:     now,
-		index:   indexCgroups(view, p.cfg.PodRoot),
-		runtime: state,
-		rootFs:  rootFs,
-		host:    newNodeStorage(p.cfg.PodLogsDir, p.cfg.RootDir, p.cfg.FsStats, p.cfg.Volumes),
-		rates:   p.rates,
+		now:       now,
+		inventory: inv,
+		runtime:   state,
+		rootFs:    rootFs,
+		host:      host,
+		rates:     p.rates,
 	}
 	if state.strict {
 		pods.full, pods.cpuAndMemory = buildPodsStrictlyFromRuntime(in)
@@ -257,18 +257,16 @@ func (p *Provider) buildPods(view *cadvisor.View, rootFs *cadvisor.FsStats, now 
 		pods.full, pods.cpuAndMemory = buildPodsFromRuntime(in)
 	}
 	p.rates.expire(now)
-	pods.legacy = legacyPodsFromRuntime(identity, in.index)
 	pods.imageFs = imageFsStats(state.imageFs, in.host)
 	pods.sort()
 	return pods
 }
 
 // podList is one tick's pods in both summary modes, plus the runtime's
-// image filesystem that comes with them and the pods of the legacy endpoints.
+// image filesystem that comes with them.
 type podList struct {
 	full, cpuAndMemory []statsapi.PodStats
 	imageFs            *statsapi.FsStats
-	legacy             []snapshot.Pod
 }
 
 func (l podList) sort() {

@@ -12,7 +12,7 @@ import (
 // where the kubelet would dereference nil. Pod swap exists only in the
 // cpu-and-memory mode, summed from containers, as in the kubelet.
 func buildPodsStrictlyFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodStats) {
-	sandboxes, containers := in.runtime.filtered()
+	sandboxes, containers := in.inventory.sandboxIDs, in.inventory.running
 	full = make([]statsapi.PodStats, 0, len(in.runtime.sandboxStats))
 	cpuMem = make([]statsapi.PodStats, 0, len(in.runtime.sandboxStats))
 	for _, sandboxStats := range in.runtime.sandboxStats {
