@@ -10,16 +10,8 @@ import (
 
 	restful "github.com/emicklei/go-restful/v3"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apiserver/pkg/apis/apiserver"
-	"k8s.io/apiserver/pkg/authentication/authenticator"
-	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
-	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
-	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
-	"k8s.io/apiserver/pkg/server/dynamiccertificates"
-	authenticationclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
-	authorizationclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // The kubelet's --authorization-mode values.
@@ -31,6 +23,9 @@ const (
 // AuthConfig is the kubelet's authentication and authorization configuration
 // (KubeletConfiguration.Authentication and .Authorization).
 type AuthConfig struct {
+	// Logger receives the webhooks' errors and the client CA's reloads;
+	// the zero value means klog's global logger.
+	Logger klog.Logger
 	// NodeName is the name authorized requests are checked against
 	// (resource nodes, name NodeName).
 	NodeName string
@@ -39,7 +34,7 @@ type AuthConfig struct {
 	ClientCAFile string
 	// TokenReviewClient authenticates bearer tokens with TokenReviews; nil
 	// turns token authentication off.
-	TokenReviewClient authenticationclient.AuthenticationV1Interface
+	TokenReviewClient TokenReviewer
 	// TokenCacheTTL is how long a TokenReview answer is reused.
 	TokenCacheTTL time.Duration
 	// Anonymous lets requests nobody authenticated through as
@@ -48,7 +43,7 @@ type AuthConfig struct {
 	// AuthorizationMode is AuthorizationModeWebhook (SubjectAccessReviews
 	// through SubjectAccessReviewClient) or AuthorizationModeAlwaysAllow.
 	AuthorizationMode         string
-	SubjectAccessReviewClient authorizationclient.AuthorizationV1Interface
+	SubjectAccessReviewClient AccessReviewer
 	// AuthorizedCacheTTL and UnauthorizedCacheTTL are how long allow and
 	// deny answers of the webhook are reused.
 	AuthorizedCacheTTL   time.Duration
@@ -58,22 +53,17 @@ type AuthConfig struct {
 	WebhookRetryBackoff *wait.Backoff
 }
 
-// defaultWebhookRetryBackoff is k8s.io/apiserver/pkg/server/options
-// DefaultAuthWebhookRetryBackoff, which the kubelet uses. That package pulls
-// in the apiserver's etcd storage, so the values are copied.
-func defaultWebhookRetryBackoff() *wait.Backoff {
-	return &wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}
-}
-
 // Auth decides who a request comes from and whether they may make it, as
-// the kubelet's KubeletAuth does, with k8s.io/apiserver's delegating
-// authenticator and authorizer.
+// the kubelet's KubeletAuth does with k8s.io/apiserver's delegating
+// authenticator and authorizer, which this package implements in their
+// kubelet configuration (auth_authn.go, auth_token.go, auth_authz.go)
+// rather than link the apiserver library.
 type Auth struct {
 	nodeName      string
-	authenticator authenticator.Request
-	authorizer    authorizer.Authorizer
+	authenticator requestAuthenticator
+	authorizer    requestAuthorizer
 	// clientCA is nil without a client CA file.
-	clientCA *dynamiccertificates.DynamicFileCAContent
+	clientCA *clientCAFile
 }
 
 // NewAuth builds the authenticator and authorizer of cfg, like the
@@ -83,38 +73,36 @@ type Auth struct {
 // safe answer, and it lets the secure port start on a machine that has not
 // been told about an API server yet.
 func NewAuth(cfg AuthConfig) (*Auth, error) {
-	a := &Auth{nodeName: cfg.NodeName}
-	authnConfig := authenticatorfactory.DelegatingAuthenticatorConfig{
-		Anonymous: &apiserver.AnonymousAuthConfig{Enabled: cfg.Anonymous},
-		CacheTTL:  cfg.TokenCacheTTL,
+	logger := cfg.Logger
+	if logger.GetSink() == nil {
+		logger = klog.Background()
 	}
+	a := &Auth{nodeName: cfg.NodeName}
 	if cfg.ClientCAFile != "" {
-		ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca-bundle", cfg.ClientCAFile)
+		ca, err := newClientCAFile(logger, cfg.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("load client CA file %s: %w", cfg.ClientCAFile, err)
 		}
 		a.clientCA = ca
-		authnConfig.ClientCertificateCAContentProvider = ca
 	}
 	backoff := cfg.WebhookRetryBackoff
 	if backoff == nil {
 		backoff = defaultWebhookRetryBackoff()
 	}
+	var tokens tokenAuthenticator
 	if cfg.TokenReviewClient != nil {
-		authnConfig.TokenAccessReviewClient = cfg.TokenReviewClient
-		authnConfig.WebhookRetryBackoff = backoff
-	}
-	if authnConfig.ClientCertificateCAContentProvider == nil && authnConfig.TokenAccessReviewClient == nil && !cfg.Anonymous {
-		a.authenticator = nobody{}
-	} else {
-		authn, _, err := authnConfig.New()
+		cached, err := newCachedTokens(logger, &tokenWebhook{reviewer: cfg.TokenReviewClient, backoff: *backoff, logger: logger},
+			cfg.TokenCacheTTL, clock.RealClock{})
 		if err != nil {
-			return nil, fmt.Errorf("build authenticator: %w", err)
+			return nil, err
 		}
-		a.authenticator = authn
+		tokens = cached
 	}
-
-	authz, err := newAuthorizer(cfg, backoff)
+	a.authenticator = newRequestAuthenticator(a.clientCA, tokens, cfg.Anonymous)
+	if a.authenticator == nil {
+		a.authenticator = nobody
+	}
+	authz, err := newAuthorizer(logger, cfg, *backoff)
 	if err != nil {
 		return nil, err
 	}
@@ -123,24 +111,16 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 }
 
 // newAuthorizer is the kubelet's BuildAuthz.
-func newAuthorizer(cfg AuthConfig, backoff *wait.Backoff) (authorizer.Authorizer, error) {
+func newAuthorizer(logger klog.Logger, cfg AuthConfig, backoff wait.Backoff) (requestAuthorizer, error) {
 	switch cfg.AuthorizationMode {
 	case AuthorizationModeAlwaysAllow:
-		return authorizerfactory.NewAlwaysAllowAuthorizer(), nil
+		return alwaysAllow{}, nil
 	case AuthorizationModeWebhook:
 		if cfg.SubjectAccessReviewClient == nil {
 			return nil, errors.New("authorization mode Webhook needs a SubjectAccessReview client (an API server)")
 		}
-		authz, err := authorizerfactory.DelegatingAuthorizerConfig{
-			SubjectAccessReviewClient: cfg.SubjectAccessReviewClient,
-			AllowCacheTTL:             cfg.AuthorizedCacheTTL,
-			DenyCacheTTL:              cfg.UnauthorizedCacheTTL,
-			WebhookRetryBackoff:       backoff,
-		}.New()
-		if err != nil {
-			return nil, fmt.Errorf("build webhook authorizer: %w", err)
-		}
-		return authz, nil
+		return newWebhookAuthorizer(logger, cfg.SubjectAccessReviewClient, cfg.AuthorizedCacheTTL, cfg.UnauthorizedCacheTTL,
+			backoff, clock.RealClock{}), nil
 	case "":
 		return nil, errors.New("no authorization mode specified")
 	default:
@@ -151,23 +131,12 @@ func newAuthorizer(cfg AuthConfig, backoff *wait.Backoff) (authorizer.Authorizer
 // Run re-reads the client CA file when it changes, until ctx ends.
 func (a *Auth) Run(ctx context.Context) {
 	if a.clientCA != nil {
-		go a.clientCA.Run(ctx, 1)
+		go a.clientCA.Run(ctx)
 	}
-}
-
-// clientCAContent is what the TLS layer advertises as acceptable client
-// certificate issuers; nil without a client CA file.
-func (a *Auth) clientCAContent() dynamiccertificates.CAContentProvider {
-	if a.clientCA == nil {
-		return nil
-	}
-	return a.clientCA
 }
 
 // nobody authenticates no request.
-type nobody struct{}
-
-func (nobody) AuthenticateRequest(*http.Request) (*authenticator.Response, bool, error) {
+func nobody(*http.Request) (*userInfo, bool, error) {
 	return nil, false, nil
 }
 
@@ -176,7 +145,7 @@ func (nobody) AuthenticateRequest(*http.Request) (*authenticator.Response, bool,
 // bodies are the kubelet's.
 func authFilter(logger klog.Logger, a *Auth) restful.FilterFunction {
 	return func(req *restful.Request, resp *restful.Response, chain *restful.FilterChain) {
-		info, ok, err := a.authenticator.AuthenticateRequest(req.Request)
+		u, ok, err := a.authenticator(req.Request)
 		if err != nil {
 			logger.Error(err, "Unable to authenticate the request due to an error")
 			refuse(resp, http.StatusUnauthorized, "Unauthorized")
@@ -187,21 +156,21 @@ func authFilter(logger klog.Logger, a *Auth) restful.FilterFunction {
 			return
 		}
 
-		attrs := nodeRequestAttributes(a.nodeName, info.User, req.Request)
+		attrs := nodeRequestAttributes(a.nodeName, u, req.Request)
 		subresources := make([]string, 0, len(attrs))
 		allowed := false
 		for _, attr := range attrs {
-			subresources = append(subresources, attr.GetSubresource())
-			decision, _, err := a.authorizer.Authorize(req.Request.Context(), attr)
+			subresources = append(subresources, attr.Subresource)
+			d, err := a.authorizer.authorize(req.Request.Context(), attr)
 			if err != nil {
-				logger.Error(err, "Authorization error", "user", attr.GetUser().GetName(), "verb", attr.GetVerb(),
-					"resource", attr.GetResource(), "subresource", attr.GetSubresource())
+				logger.Error(err, "Authorization error", "user", attr.User.Name, "verb", attr.Verb,
+					"resource", attr.Resource, "subresource", attr.Subresource)
 				_ = resp.WriteErrorString(http.StatusInternalServerError, fmt.Sprintf(
 					"Authorization error (user=%s, verb=%s, resource=%s, subresource=%s)",
-					attr.GetUser().GetName(), attr.GetVerb(), attr.GetResource(), attr.GetSubresource()))
+					attr.User.Name, attr.Verb, attr.Resource, attr.Subresource))
 				return
 			}
-			if decision == authorizer.DecisionAllow {
+			if d == decisionAllow {
 				allowed = true
 				break
 			}
@@ -209,10 +178,10 @@ func authFilter(logger klog.Logger, a *Auth) restful.FilterFunction {
 		if !allowed {
 			// The attribute sets differ only by subresource.
 			first := attrs[0]
-			logger.V(2).Info("Forbidden", "user", first.GetUser().GetName(), "verb", first.GetVerb(),
-				"resource", first.GetResource(), "subresource(s)", subresources)
+			logger.V(2).Info("Forbidden", "user", first.User.Name, "verb", first.Verb,
+				"resource", first.Resource, "subresource(s)", subresources)
 			refuse(resp, http.StatusForbidden, fmt.Sprintf("Forbidden (user=%s, verb=%s, resource=%s, subresource(s)=%v)\n",
-				first.GetUser().GetName(), first.GetVerb(), first.GetResource(), subresources))
+				first.User.Name, first.Verb, first.Resource, subresources))
 			return
 		}
 		chain.ProcessFilter(req, resp)
@@ -232,20 +201,19 @@ func refuse(resp *restful.Response, status int, body string) {
 // (pkg/kubelet/server/auth.go) with KubeletFineGrainedAuthz on, as it is
 // locked in 1.36: one attribute set per subresource to try, in order. It
 // always returns at least one.
-func nodeRequestAttributes(nodeName string, u user.Info, r *http.Request) []authorizer.Attributes {
+func nodeRequestAttributes(nodeName string, u *userInfo, r *http.Request) []requestAttributes {
 	verb := requestVerb(r.Method)
 	subresources := requestSubresources(r.URL.Path)
-	attrs := make([]authorizer.Attributes, 0, len(subresources))
+	attrs := make([]requestAttributes, 0, len(subresources))
 	for _, subresource := range subresources {
-		attrs = append(attrs, authorizer.AttributesRecord{
-			User:            u,
-			Verb:            verb,
-			APIVersion:      "v1",
-			Resource:        "nodes",
-			Subresource:     subresource,
-			Name:            nodeName,
-			ResourceRequest: true,
-			Path:            r.URL.Path,
+		attrs = append(attrs, requestAttributes{
+			User:        u,
+			Verb:        verb,
+			APIVersion:  "v1",
+			Resource:    "nodes",
+			Subresource: subresource,
+			Name:        nodeName,
+			Path:        r.URL.Path,
 		})
 	}
 	return attrs

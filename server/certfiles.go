@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/klog/v2"
 )
 
@@ -28,25 +27,24 @@ const (
 )
 
 // certKeyFiles is the serving certificate and key read from two files,
-// re-read when they change. It stands in for k8s.io/apiserver's
-// DynamicCertKeyPairContent, which watches the two files themselves: when
-// they are removed (a pair swapped through absence) that watch cannot be set
-// up again until they are back, and it tries only once a minute, so a new
-// pair waited up to a minute, and later rotations too. Watching the files'
-// directories instead sees them come back at once; it also sees the
-// Kubernetes secret volume's swap of its ..data symlink.
+// re-read when they change (followFiles), in place of k8s.io/apiserver's
+// DynamicCertKeyPairContent.
 type certKeyFiles struct {
 	name              string
 	certFile, keyFile string
 	logger            klog.Logger
 	current           atomic.Pointer[certKeyPair]
 	// listeners are added before Run and only read after.
-	listeners []dynamiccertificates.Listener
+	listeners []listener
+}
+
+// listener is told that content it depends on changed (the serving TLS
+// configuration, of a new serving pair or client CA).
+type listener interface {
+	Enqueue()
 }
 
 type certKeyPair struct{ cert, key []byte }
-
-var _ dynamiccertificates.CertKeyContentProvider = (*certKeyFiles)(nil)
 
 // newCertKeyFiles reads the pair; it fails when the files do not hold a
 // matching certificate and key.
@@ -58,11 +56,6 @@ func newCertKeyFiles(logger klog.Logger, name, certFile, keyFile string) (*certK
 	return c, nil
 }
 
-// Name identifies the pair in the controller's logs.
-func (c *certKeyFiles) Name() string {
-	return fmt.Sprintf("%s::%s::%s", c.name, c.certFile, c.keyFile)
-}
-
 // CurrentCertKeyContent is the last complete pair read.
 func (c *certKeyFiles) CurrentCertKeyContent() ([]byte, []byte) {
 	p := c.current.Load()
@@ -70,7 +63,7 @@ func (c *certKeyFiles) CurrentCertKeyContent() ([]byte, []byte) {
 }
 
 // AddListener is told about every new pair. Call it before Run.
-func (c *certKeyFiles) AddListener(l dynamiccertificates.Listener) {
+func (c *certKeyFiles) AddListener(l listener) {
 	c.listeners = append(c.listeners, l)
 }
 
@@ -93,7 +86,7 @@ func (c *certKeyFiles) load() error {
 		return nil
 	}
 	c.current.Store(&certKeyPair{cert: cert, key: key})
-	c.logger.Info("Loaded the serving certificate", "certFile", c.certFile, "keyFile", c.keyFile)
+	c.logger.Info("Loaded the serving certificate", "name", c.name, "certFile", c.certFile, "keyFile", c.keyFile)
 	for _, l := range c.listeners {
 		l.Enqueue()
 	}
@@ -102,15 +95,28 @@ func (c *certKeyFiles) load() error {
 
 // Run follows the files until ctx ends.
 func (c *certKeyFiles) Run(ctx context.Context) {
+	followFiles(ctx, c.logger, "serving certificate files", c.reload, c.certFile, c.keyFile)
+}
+
+// followFiles calls reload on every event in the directories of files and
+// every certResyncInterval until ctx ends, setting the watch up again
+// certWatchRetryInterval after it fails (a directory was removed). It
+// stands in for k8s.io/apiserver's file watches, which watch the files
+// themselves: when a file is removed (swapped through absence) such a watch
+// cannot be set up again until the file is back, and it is retried once a
+// minute, so a new file waited up to a minute, and later rotations too.
+// Watching the directories sees a file come back at once; it also sees the
+// Kubernetes secret and configmap volumes' swap of their ..data symlink.
+func followFiles(ctx context.Context, logger klog.Logger, what string, reload func(), files ...string) {
 	var lastErr string
 	for {
-		err := c.watch(ctx)
+		err := watchFiles(ctx, reload, files)
 		if ctx.Err() != nil {
 			return
 		}
 		// Logged once per kind of failure, not every retry.
 		if err.Error() != lastErr {
-			c.logger.Error(err, "Cannot watch the serving certificate files; retrying", "retryIn", certWatchRetryInterval)
+			logger.Error(err, "Cannot watch the "+what+"; retrying", "retryIn", certWatchRetryInterval)
 			lastErr = err.Error()
 		}
 		select {
@@ -121,22 +127,22 @@ func (c *certKeyFiles) Run(ctx context.Context) {
 	}
 }
 
-// watch reloads the pair on every event in the files' directories and every
-// certResyncInterval, until ctx ends (nil) or a directory goes away.
-func (c *certKeyFiles) watch(ctx context.Context) error {
+// watchFiles calls reload on every event in the files' directories and
+// every certResyncInterval, until ctx ends (nil) or a directory goes away.
+func watchFiles(ctx context.Context, reload func(), files []string) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("create file watcher: %w", err)
 	}
 	defer w.Close()
-	dirs := c.dirs()
+	dirs := fileDirs(files)
 	for _, dir := range dirs {
 		if err := w.Add(dir); err != nil {
 			return fmt.Errorf("watch %s: %w", dir, err)
 		}
 	}
 	// The files may have changed before the watch was set up.
-	c.reload()
+	reload()
 	resync := time.NewTicker(certResyncInterval)
 	defer resync.Stop()
 	for {
@@ -150,14 +156,14 @@ func (c *certKeyFiles) watch(ctx context.Context) error {
 			if slices.Contains(dirs, e.Name) && e.Has(fsnotify.Remove|fsnotify.Rename) {
 				return fmt.Errorf("directory %s was removed or renamed", e.Name)
 			}
-			c.reload()
+			reload()
 		case err, ok := <-w.Errors:
 			if !ok {
 				return errors.New("file watcher closed")
 			}
 			return fmt.Errorf("file watcher: %w", err)
 		case <-resync.C:
-			c.reload()
+			reload()
 		}
 	}
 }
@@ -170,11 +176,13 @@ func (c *certKeyFiles) reload() {
 	}
 }
 
-// dirs are the directories holding the two files, once each.
-func (c *certKeyFiles) dirs() []string {
-	certDir, keyDir := filepath.Dir(filepath.Clean(c.certFile)), filepath.Dir(filepath.Clean(c.keyFile))
-	if certDir == keyDir {
-		return []string{certDir}
+// fileDirs are the directories holding files, each once.
+func fileDirs(files []string) []string {
+	var dirs []string
+	for _, f := range files {
+		if dir := filepath.Dir(filepath.Clean(f)); !slices.Contains(dirs, dir) {
+			dirs = append(dirs, dir)
+		}
 	}
-	return []string{certDir, keyDir}
+	return dirs
 }

@@ -21,9 +21,13 @@
 //     slow-client hardening (header and body deadlines).
 //   - AuthConfig, NewAuth, Auth: the kubelet's authentication (x509 client
 //     certificates, TokenReview, anonymous) and authorization
-//     (SubjectAccessReview or AlwaysAllow), built with k8s.io/apiserver's
-//     delegating authenticator and authorizer; AuthorizationModeWebhook and
+//     (SubjectAccessReview or AlwaysAllow): what k8s.io/apiserver's
+//     delegating authenticator and authorizer do as the kubelet configures
+//     them, implemented here so that the binary does not link that library
+//     (docs/secure-port.md); AuthorizationModeWebhook and
 //     AuthorizationModeAlwaysAllow name the modes.
+//   - TokenReviewer, AccessReviewer: what the webhooks need from an API
+//     server client (internal/reviewclient).
 //   - TLSConfig, NewSecurePort, SecurePort: the secure port, the same routes
 //     behind the kubelet's auth filter (every route, healthz included) over
 //     TLS whose serving certificate (given or self-signed in a cert dir) and

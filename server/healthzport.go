@@ -2,8 +2,6 @@ package server
 
 import (
 	"net/http"
-
-	"k8s.io/apiserver/pkg/server/healthz"
 )
 
 // NewHealthzPortHandler is the kubelet's separate healthz port
@@ -11,6 +9,6 @@ import (
 // so that it says ok exactly while the process serves.
 func NewHealthzPortHandler() http.Handler {
 	mux := http.NewServeMux()
-	healthz.InstallHandler(mux)
+	installHealthChecks(mux, []healthCheck{pingCheck()})
 	return mux
 }

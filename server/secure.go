@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
 	cliflag "k8s.io/component-base/cli/flag"
@@ -52,10 +51,9 @@ type TLSConfig struct {
 // authentication and authorization filter, over TLS whose serving
 // certificate and client CA follow their files.
 type SecurePort struct {
-	handler    http.Handler
-	tlsConfig  *tls.Config
-	controller *dynamiccertificates.DynamicServingCertificateController
-	runners    []func(context.Context)
+	handler   http.Handler
+	tlsConfig *tls.Config
+	runners   []func(context.Context)
 }
 
 // NewSecurePort builds the secure port's handler and TLS configuration
@@ -67,35 +65,33 @@ func NewSecurePort(cfg Config, tlsCfg TLSConfig, auth *Auth, src SnapshotSource,
 	if err != nil {
 		return nil, err
 	}
-	cert, runCert, err := servingCertificate(cfg.Logger, tlsCfg)
+	cert, err := servingCertificate(cfg.Logger, tlsCfg)
 	if err != nil {
 		return nil, err
 	}
-	clientCA := auth.clientCAContent()
-	if clientCA != nil {
+	if auth.clientCA != nil {
 		// Ask for a client certificate without verifying it in the
 		// handshake: the x509 authenticator verifies it, and a request
 		// without one may still carry a token (kubelet.go).
 		base.ClientAuth = tls.RequestClientCert
 	}
-	controller := dynamiccertificates.NewDynamicServingCertificateController(base, clientCA, cert, nil, nil)
-	if clientCA != nil {
-		clientCA.AddListener(controller)
-	}
-	cert.AddListener(controller)
-	if err := controller.RunOnce(); err != nil {
+	serving, err := newServingTLS(cfg.Logger, base, cert, auth.clientCA)
+	if err != nil {
 		return nil, fmt.Errorf("load serving certificate and client CA: %w", err)
 	}
 	p := &SecurePort{
 		handler: newSecureHandler(cfg, auth, src, health, encodeSummary),
-		// GetConfigForClient hands every handshake the controller's latest
-		// config; the fields here only satisfy net/http's checks.
-		tlsConfig:  &tls.Config{MinVersion: base.MinVersion, GetConfigForClient: configForClient(controller.GetConfigForClient)},
-		controller: controller,
-		runners:    []func(context.Context){auth.Run},
+		// GetConfigForClient hands every handshake the latest config; the
+		// fields here only satisfy net/http's checks.
+		tlsConfig: &tls.Config{MinVersion: base.MinVersion, GetConfigForClient: serving.configForClient},
+		runners:   []func(context.Context){auth.Run},
 	}
-	if runCert != nil {
-		p.runners = append(p.runners, runCert)
+	if auth.clientCA != nil {
+		auth.clientCA.AddListener(serving)
+	}
+	if files, ok := cert.(*certKeyFiles); ok {
+		files.AddListener(serving)
+		p.runners = append(p.runners, func(ctx context.Context) { go files.Run(ctx) })
 	}
 	return p, nil
 }
@@ -105,7 +101,6 @@ func (p *SecurePort) Run(ctx context.Context) {
 	for _, run := range p.runners {
 		run(ctx)
 	}
-	go p.controller.Run(1, ctx.Done())
 }
 
 // http2MaxConcurrentStreams is how many requests one HTTP/2 connection may
@@ -169,64 +164,42 @@ func http2Cipher(name string) bool {
 	return strings.HasPrefix(name, "TLS_ECDHE_") && (strings.Contains(name, "_GCM_") || strings.Contains(name, "_CHACHA20_POLY1305"))
 }
 
-// configForClient is the controller's configuration for one handshake,
-// without ALPN when the client offers none of our protocols: Go's server
-// would fail such a handshake (no_application_protocol), while the
-// kubelet, whose per-client configuration has no ALPN protocols, serves it
-// HTTP/1.1. So do we, to an "http/1.0" or unknown-protocol-only client.
-func configForClient(get func(*tls.ClientHelloInfo) (*tls.Config, error)) func(*tls.ClientHelloInfo) (*tls.Config, error) {
-	return func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		conf, err := get(hello)
-		if err != nil || conf == nil {
-			return conf, err
-		}
-		if len(hello.SupportedProtos) > 0 && !slices.ContainsFunc(hello.SupportedProtos, func(p string) bool {
-			return slices.Contains(conf.NextProtos, p)
-		}) {
-			// The controller hands out a copy per handshake.
-			conf.NextProtos = nil
-		}
-		return conf, nil
-	}
-}
-
-// servingCertificate returns the serving certificate's content and, when it
-// comes from files, the function that starts following them: the given
+// servingCertificate returns the serving certificate's content: the given
 // files, else the self-signed pair kept in cfg.CertDir, generated when it
-// cannot be read (the kubelet's InitializeTLS). When cfg.CertDir cannot be
-// written the new pair is served from memory, so that a non-root trial run
-// still starts; it is then new at every start.
-func servingCertificate(logger klog.Logger, cfg TLSConfig) (dynamiccertificates.CertKeyContentProvider, func(context.Context), error) {
+// cannot be read (the kubelet's InitializeTLS); files are a *certKeyFiles
+// to follow. When cfg.CertDir cannot be written the new pair is served from
+// memory, so that a non-root trial run still starts; it is then new at
+// every start.
+func servingCertificate(logger klog.Logger, cfg TLSConfig) (certKeyContent, error) {
 	certFile, keyFile := cfg.CertFile, cfg.KeyFile
 	switch {
 	case certFile != "" && keyFile != "":
 	case certFile != "" || keyFile != "":
-		return nil, nil, fmt.Errorf("TLS certificate file %q and key file %q: give both or neither", certFile, keyFile)
+		return nil, fmt.Errorf("TLS certificate file %q and key file %q: give both or neither", certFile, keyFile)
 	default:
 		certFile = filepath.Join(cfg.CertDir, selfSignedCertName)
 		keyFile = filepath.Join(cfg.CertDir, selfSignedKeyName)
 		readable, err := certutil.CanReadCertAndKey(certFile, keyFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("check self-signed certificate in %s: %w", cfg.CertDir, err)
+			return nil, fmt.Errorf("check self-signed certificate in %s: %w", cfg.CertDir, err)
 		}
 		if !readable {
 			cert, key, err := generateSelfSigned(cfg.SelfSignedHosts)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			if err := writePair(certFile, keyFile, cert, key); err != nil {
 				logger.Error(err, "Cannot keep the self-signed serving certificate; serving it from memory, a new one at every start", "certDir", cfg.CertDir)
-				content, err := dynamiccertificates.NewStaticCertKeyContent("self-signed-serving-cert", cert, key)
-				return content, nil, err
+				return staticCertKey{cert: cert, key: key}, nil
 			}
 			logger.Info("Generated a self-signed serving certificate", "certFile", certFile, "hosts", cfg.SelfSignedHosts)
 		}
 	}
 	content, err := newCertKeyFiles(logger, "serving-cert", certFile, keyFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load serving certificate %s and key %s: %w", certFile, keyFile, err)
+		return nil, fmt.Errorf("load serving certificate %s and key %s: %w", certFile, keyFile, err)
 	}
-	return content, func(ctx context.Context) { go content.Run(ctx) }, nil
+	return content, nil
 }
 
 // writePair stores a key (0600) and its certificate (0644), creating their

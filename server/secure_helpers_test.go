@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	authenticationclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
-	authorizationclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
-
+	"github.com/kubelet-stats-server/kubelet-stats-server/internal/reviewclient"
 	"github.com/kubelet-stats-server/kubelet-stats-server/test/secure/authtest"
 )
 
@@ -50,16 +48,19 @@ func startSecurePortWith(t testing.TB, cfg Config, authCfg AuthConfig, tlsCfg TL
 	if tlsCfg.SelfSignedHosts == nil {
 		tlsCfg.SelfSignedHosts = []string{testNodeName, "localhost", "127.0.0.1"}
 	}
+	ts := &secureTestServer{log: &logLines{}}
+	if cfg.Logger.GetSink() == nil {
+		cfg.Logger = ts.log.logger()
+	}
+	if authCfg.Logger.GetSink() == nil {
+		authCfg.Logger = cfg.Logger
+	}
 	auth, err := NewAuth(authCfg)
 	if err != nil {
 		t.Fatalf("NewAuth: %v", err)
 	}
-	ts := &secureTestServer{log: &logLines{}}
 	src := &fakeSource{}
 	src.publish(1, craftedSummary(), cpuAndMemorySummary())
-	if cfg.Logger.GetSink() == nil {
-		cfg.Logger = ts.log.logger()
-	}
 	port, err := NewSecurePort(cfg, tlsCfg, auth, src, &fakeHealth{})
 	if err != nil {
 		t.Fatalf("NewSecurePort: %v", err)
@@ -132,16 +133,12 @@ func webhookAuthConfig(t testing.TB, api *authtest.APIServer) AuthConfig {
 	t.Helper()
 	config := api.RESTConfig()
 	config.QPS = -1 // no client-side rate limit: tests count the reviews, not the throttling
-	tokens, err := authenticationclient.NewForConfig(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reviews, err := authorizationclient.NewForConfig(config)
+	reviews, err := reviewclient.New(config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return AuthConfig{
-		TokenReviewClient:         tokens,
+		TokenReviewClient:         reviews,
 		TokenCacheTTL:             2 * time.Minute,
 		AuthorizationMode:         AuthorizationModeWebhook,
 		SubjectAccessReviewClient: reviews,

@@ -12,12 +12,11 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	authenticationclient "k8s.io/client-go/kubernetes/typed/authentication/v1"
-	authorizationclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/kubelet-stats-server/kubelet-stats-server/internal/reviewclient"
 	"github.com/kubelet-stats-server/kubelet-stats-server/server"
 )
 
@@ -89,6 +88,7 @@ type statsSource interface {
 func newSecurePort(logger klog.Logger, opts *Options, cfg server.Config, src statsSource) (*server.SecurePort, error) {
 	sec := opts.Secure
 	authCfg := server.AuthConfig{
+		Logger:               logger,
 		NodeName:             opts.NodeName,
 		ClientCAFile:         sec.ClientCAFile,
 		TokenCacheTTL:        sec.TokenWebhookTTL,
@@ -98,15 +98,15 @@ func newSecurePort(logger klog.Logger, opts *Options, cfg server.Config, src sta
 		UnauthorizedCacheTTL: sec.UnauthorizedTTL,
 	}
 	if sec.Kubeconfig != "" {
-		tokenReviews, accessReviews, err := apiServerClients(sec.Kubeconfig)
+		reviews, err := apiServerClient(sec.Kubeconfig)
 		if err != nil {
 			return nil, err
 		}
 		if sec.TokenWebhook {
-			authCfg.TokenReviewClient = tokenReviews
+			authCfg.TokenReviewClient = reviews
 		}
 		if sec.AuthorizationMode == server.AuthorizationModeWebhook {
-			authCfg.SubjectAccessReviewClient = accessReviews
+			authCfg.SubjectAccessReviewClient = reviews
 		}
 	}
 	auth, err := server.NewAuth(authCfg)
@@ -143,12 +143,12 @@ func logAuthSetup(logger klog.Logger, opts *Options) {
 	}
 }
 
-// apiServerClients are the TokenReview and SubjectAccessReview clients of
-// the API server named by a kubeconfig file.
-func apiServerClients(kubeconfig string) (authenticationclient.AuthenticationV1Interface, authorizationclient.AuthorizationV1Interface, error) {
+// apiServerClient posts the TokenReviews and SubjectAccessReviews to the
+// API server named by a kubeconfig file.
+func apiServerClient(kubeconfig string) (*reviewclient.Client, error) {
 	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
 	}
 	config = rest.CopyConfig(config)
 	config.QPS, config.Burst = apiServerQPS, apiServerBurst
@@ -159,19 +159,11 @@ func apiServerClients(kubeconfig string) (authenticationclient.AuthenticationV1I
 	// The webhooks post JSON whatever the client prefers; say so for every
 	// call, so that the wire format is one thing.
 	config.ContentType = "application/json"
-	httpClient, err := rest.HTTPClientFor(config)
+	client, err := reviewclient.New(config)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
 	}
-	tokenReviews, err := authenticationclient.NewForConfigAndClient(config, httpClient)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--kubeconfig %s: TokenReview client: %w", kubeconfig, err)
-	}
-	accessReviews, err := authorizationclient.NewForConfigAndClient(config, httpClient)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--kubeconfig %s: SubjectAccessReview client: %w", kubeconfig, err)
-	}
-	return tokenReviews, accessReviews, nil
+	return client, nil
 }
 
 // selfSignedHosts are the names and addresses a generated serving

@@ -14,7 +14,6 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/server"
@@ -40,29 +39,29 @@ func TestSelfSignedHosts(t *testing.T) {
 }
 
 // TestAPIServerClientsFromKubeconfig sends a TokenReview and a
-// SubjectAccessReview through clients built from a kubeconfig file, as the
-// secure port's webhooks do.
+// SubjectAccessReview through the client built from a kubeconfig file, as
+// the secure port's webhooks do.
 func TestAPIServerClientsFromKubeconfig(t *testing.T) {
 	api := authtest.NewAPIServer(t)
 	api.SetToken("t", authenticationv1.UserInfo{Username: "alice"})
 	kubeconfig := api.WriteKubeconfig(t, t.TempDir())
-	tokens, access, err := apiServerClients(kubeconfig)
+	reviews, err := apiServerClient(kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	review, err := tokens.TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: "t"}}, metav1.CreateOptions{})
+	review, err := reviews.CreateTokenReview(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: "t"}})
 	if err != nil || !review.Status.Authenticated || review.Status.User.Username != "alice" {
 		t.Errorf("TokenReview = %+v, %v", review, err)
 	}
-	sar, err := access.SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+	sar, err := reviews.CreateSubjectAccessReview(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 		User: "alice", ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "get", Resource: "nodes", Subresource: "stats"},
-	}}, metav1.CreateOptions{})
+	}})
 	if err != nil || !sar.Status.Allowed {
 		t.Errorf("SubjectAccessReview = %+v, %v", sar, err)
 	}
 
-	if _, _, err := apiServerClients(filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "--kubeconfig") {
+	if _, err := apiServerClient(filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "--kubeconfig") {
 		t.Errorf("missing kubeconfig: %v, want an error naming --kubeconfig", err)
 	}
 }

@@ -23,6 +23,9 @@ type CA struct {
 	key  crypto.Signer
 	// CertPEM is the CA certificate in PEM, as a --client-ca-file holds it.
 	CertPEM []byte
+	// chain is the DER of this CA and the intermediates above it, for an
+	// intermediate CA: what its clients send after their certificate.
+	chain [][]byte
 }
 
 // NewCA creates a CA named name.
@@ -49,6 +52,32 @@ func NewCA(t testing.TB, name string) *CA {
 	return &CA{Cert: cert, key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 }
 
+// Intermediate creates an intermediate CA named name, issued by ca. Client
+// certificates it issues carry it in their chain, as a client sends them.
+func (ca *CA) Intermediate(t testing.TB, name string) *CA {
+	t.Helper()
+	key := newKey(t)
+	template := &x509.Certificate{
+		SerialNumber:          serial(t),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, ca.Cert, key.Public(), ca.key)
+	if err != nil {
+		t.Fatalf("create intermediate CA %s: %v", name, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &CA{Cert: cert, key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		chain: append([][]byte{der}, ca.chain...)}
+}
+
 // Pool is a pool holding only this CA.
 func (ca *CA) Pool() *x509.CertPool {
 	pool := x509.NewCertPool()
@@ -60,14 +89,28 @@ func (ca *CA) Pool() *x509.CertPool {
 // (Organization), as kubeadm issues the API server's kubelet-client one.
 func (ca *CA) ClientCert(t testing.TB, user string, groups ...string) tls.Certificate {
 	t.Helper()
-	certPEM, keyPEM := ca.issue(t, &x509.Certificate{
+	return ca.Issue(t, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: user, Organization: groups},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
+}
+
+// Issue issues a certificate from template (its subject, extended key
+// usages and names; serial, validity and key are filled in), with the
+// chain of an intermediate CA after it.
+func (ca *CA) Issue(t testing.TB, template *x509.Certificate) tls.Certificate {
+	t.Helper()
+	certPEM, keyPEM := ca.issue(t, template)
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pair.Certificate = append(pair.Certificate, ca.chain...)
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair.Leaf = leaf
 	return pair
 }
 
