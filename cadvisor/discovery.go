@@ -40,42 +40,68 @@ type discovery struct {
 	mu sync.Mutex
 	// fd is the non-blocking inotify descriptor, -1 when inotify is
 	// unavailable (discovery then relies on rescans) or after shutdown.
-	fd      int
-	watches map[int32]*watch
-	byKey   map[watchKey]int32
-	// below counts the watches strictly below each name, so that removing
-	// a directory's watch looks for descendants only when there are some.
-	below map[watchKey]int
-	buf   []byte
+	fd int
+	// watches maps each inotify watch to the record of its directory's
+	// name; dirs maps names to their records.
+	watches map[int32]*watchedDir
+	dirs    map[string]*watchedDir
+	buf     []byte
 	// dirents is walk's getdents buffer.
 	dirents []byte
 	// watchFailureLogged limits the "out of watches" warning to one line.
 	watchFailureLogged bool
 }
 
+// watchKey is a directory of one tree.
 type watchKey struct {
 	tree int
 	name string
 }
 
-type watch struct {
-	watchKey
-	// recursive watches are directories inside a tracked tree; the others
-	// are pathways to tracked roots.
-	recursive bool
-	// dev and ino identify the directory watched, so that a rescan tells
+// watchedDir is what discovery knows of one directory name: its watch in
+// each tree, and how many watches there are below it. One record per name,
+// rather than one per tree and name (and a map key for each), is a third of
+// the bookkeeping for the five trees of a hybrid host.
+type watchedDir struct {
+	name string
+	// wd is the name's watch in each tree, 0 for none (the kernel numbers
+	// watches from 1).
+	wd [numHierarchies]int32
+	// below counts, per tree, the watches strictly below name, so that
+	// removing a directory's watch looks for descendants only when there
+	// are some. A record may exist for that count alone.
+	below [numHierarchies]int32
+	// recursive has a bit for each tree where the directory is inside a
+	// tracked tree; its other watches are pathways to tracked roots.
+	recursive uint8
+	// dev and ino identify each directory watched, so that a rescan tells
 	// one re-created under the same name (uint64: Stat_t's types vary by
 	// architecture).
-	dev, ino uint64
+	dev, ino [numHierarchies]uint64
+}
+
+// tree is the tree whose watch wd is, -1 if none.
+func (w *watchedDir) tree(wd int32) int {
+	for ti, x := range w.wd {
+		if x == wd {
+			return ti
+		}
+	}
+	return -1
+}
+
+func (w *watchedDir) isRecursive(ti int) bool { return w.recursive&(1<<ti) != 0 }
+
+func (w *watchedDir) unused() bool {
+	return w.wd == [numHierarchies]int32{} && w.below == [numHierarchies]int32{}
 }
 
 func newDiscovery(c *Collector) *discovery {
 	return &discovery{
 		c:       c,
 		fd:      -1,
-		watches: map[int32]*watch{},
-		byKey:   map[watchKey]int32{},
-		below:   map[watchKey]int{},
+		watches: map[int32]*watchedDir{},
+		dirs:    map[string]*watchedDir{},
 		buf:     make([]byte, 64<<10),
 		dirents: make([]byte, 16<<10),
 	}
@@ -167,8 +193,7 @@ func (d *discovery) close() {
 		d.fd = -1
 	}
 	clear(d.watches)
-	clear(d.byKey)
-	clear(d.below)
+	clear(d.dirs)
 }
 
 // rescan drops the watches of directories that are gone, walks every
@@ -227,10 +252,8 @@ func (d *discovery) intern(name string) string {
 	if e := d.c.store.get(name); e != nil {
 		return e.name
 	}
-	for ti := range d.c.trees {
-		if wd, ok := d.byKey[watchKey{tree: ti, name: name}]; ok {
-			return d.watches[wd].name
-		}
+	if w := d.dirs[name]; w != nil {
+		return w.name
 	}
 	return name
 }
@@ -254,10 +277,10 @@ func (d *discovery) addWatch(ti int, name string, recursive bool) {
 	if d.fd < 0 {
 		return
 	}
-	key := watchKey{tree: ti, name: name}
-	if wd, ok := d.byKey[key]; ok {
+	w := d.dirs[name]
+	if w != nil && w.wd[ti] != 0 {
 		if recursive {
-			d.watches[wd].recursive = true
+			w.recursive |= 1 << ti
 		}
 		return
 	}
@@ -282,19 +305,40 @@ func (d *discovery) addWatch(ti int, name string, recursive bool) {
 	if _, taken := d.watches[int32(wd)]; taken {
 		return // same inode reached under another name; keep the first
 	}
-	d.watches[int32(wd)] = &watch{watchKey: key, recursive: recursive, dev: uint64(st.Dev), ino: uint64(st.Ino)}
-	d.byKey[key] = int32(wd)
-	d.countBelow(key, 1)
+	if w == nil {
+		w = &watchedDir{name: name}
+		d.dirs[name] = w
+	}
+	w.wd[ti], w.dev[ti], w.ino[ti] = int32(wd), uint64(st.Dev), uint64(st.Ino)
+	if recursive {
+		w.recursive |= 1 << ti
+	}
+	d.watches[int32(wd)] = w
+	d.countBelow(ti, name, 1)
 }
 
-// countBelow adds delta to the descendant count of every ancestor of key.
-func (d *discovery) countBelow(key watchKey, delta int) {
-	for name := key.name; name != "/"; {
+// countBelow adds delta to the descendant count in tree ti of every
+// ancestor of name.
+func (d *discovery) countBelow(ti int, name string, delta int32) {
+	for name != "/" {
 		name = path.Dir(name)
-		ancestor := watchKey{tree: key.tree, name: name}
-		if d.below[ancestor] += delta; d.below[ancestor] <= 0 {
-			delete(d.below, ancestor)
+		ancestor := d.dirs[name]
+		if ancestor == nil {
+			if delta < 0 {
+				continue
+			}
+			ancestor = &watchedDir{name: name}
+			d.dirs[name] = ancestor
 		}
+		ancestor.below[ti] = max(ancestor.below[ti]+delta, 0)
+		d.dropIfUnused(ancestor)
+	}
+}
+
+// dropIfUnused forgets a record that holds no watch and counts none.
+func (d *discovery) dropIfUnused(w *watchedDir) {
+	if w.unused() && d.dirs[w.name] == w {
+		delete(d.dirs, w.name)
 	}
 }
 
@@ -312,24 +356,29 @@ func (d *discovery) forget(wd int32, inKernel bool) {
 		_, _ = unix.InotifyRmWatch(d.fd, uint32(wd))
 	}
 	delete(d.watches, wd)
-	if d.byKey[w.watchKey] == wd {
-		delete(d.byKey, w.watchKey)
+	if ti := w.tree(wd); ti >= 0 {
+		w.wd[ti], w.dev[ti], w.ino[ti] = 0, 0, 0
+		w.recursive &^= 1 << ti
+		d.countBelow(ti, w.name, -1)
 	}
-	d.countBelow(w.watchKey, -1)
+	d.dropIfUnused(w)
 }
 
 // unwatchBelow drops the watches of a removed or renamed-away directory and
 // its descendants.
 func (d *discovery) unwatchBelow(ti int, name string) {
-	key := watchKey{tree: ti, name: name}
-	if wd, ok := d.byKey[key]; ok {
-		d.forget(wd, true)
-	}
-	if d.below[key] == 0 {
+	w := d.dirs[name]
+	if w == nil {
 		return
 	}
-	for k, wd := range d.byKey {
-		if k.tree == ti && isAncestorOrSelf(name, k.name) {
+	if wd := w.wd[ti]; wd != 0 {
+		d.forget(wd, true)
+	}
+	if w.below[ti] == 0 {
+		return
+	}
+	for wd, x := range d.watches {
+		if x.tree(wd) == ti && isAncestorOrSelf(name, x.name) {
 			d.forget(wd, true)
 		}
 	}
@@ -340,8 +389,9 @@ func (d *discovery) unwatchBelow(ti int, name string) {
 func (d *discovery) prune() {
 	var st unix.Stat_t
 	for wd, w := range d.watches {
-		err := unix.Stat(filepath.Join(d.c.trees[w.tree].dir, w.name), &st)
-		if err != nil || uint64(st.Dev) != w.dev || uint64(st.Ino) != w.ino {
+		ti := w.tree(wd)
+		err := unix.Stat(filepath.Join(d.c.trees[ti].dir, w.name), &st)
+		if err != nil || uint64(st.Dev) != w.dev[ti] || uint64(st.Ino) != w.ino[ti] {
 			d.forget(wd, true)
 		}
 	}
@@ -420,12 +470,13 @@ func (d *discovery) collect(wd int32, mask uint32, name string, work *pendingWor
 	if w == nil {
 		return
 	}
+	ti := w.tree(wd)
 	if mask&unix.IN_IGNORED != 0 {
 		// The kernel dropped the watch (its directory is gone, on a
 		// filesystem that says so). If it was a tracked root or a pathway,
 		// the way back to it must be watched again.
 		d.forget(wd, false)
-		work.resolve[w.tree] = true
+		work.resolve[ti] = true
 		return
 	}
 	if mask&unix.IN_ISDIR == 0 || name == "" {
@@ -434,22 +485,22 @@ func (d *discovery) collect(wd int32, mask uint32, name string, work *pendingWor
 	child := childName(w.name, name)
 	switch {
 	case mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0:
-		if w.recursive || d.c.inScope(child) {
-			work.walks[watchKey{tree: w.tree, name: child}] = true
+		if w.isRecursive(ti) || d.c.inScope(child) {
+			work.walks[watchKey{tree: ti, name: child}] = true
 		} else if d.leadsToTrackedRoot(child) {
-			work.resolve[w.tree] = true
+			work.resolve[ti] = true
 		}
 	case mask&(unix.IN_MOVED_FROM|unix.IN_DELETE) != 0:
 		// Dropped now, not in apply: a CREATE of the same name later in
 		// this batch must find the name unwatched.
-		d.unwatchBelow(w.tree, child)
+		d.unwatchBelow(ti, child)
 		if mask&unix.IN_MOVED_FROM != 0 {
 			work.refreshBelow[child] = true
 		} else {
 			work.refresh[child] = true
 		}
 		if d.leadsToTrackedRoot(child) {
-			work.resolve[w.tree] = true
+			work.resolve[ti] = true
 		}
 	}
 }
@@ -505,7 +556,7 @@ func (d *discovery) resolveRoots(ti int, refresh map[string]bool) {
 		if !isDir(filepath.Join(dir, root)) {
 			continue
 		}
-		if wd, ok := d.byKey[watchKey{tree: ti, name: root}]; ok && d.watches[wd].recursive {
+		if w := d.dirs[root]; w != nil && w.wd[ti] != 0 && w.isRecursive(ti) {
 			continue
 		}
 		d.walk(ti, root, func(n string) { refresh[n] = true })

@@ -111,11 +111,15 @@ func decodeHistory(history []byte, next *Sample, extra int) []*Sample {
 	return out
 }
 
-// encodeSample appends s encoded relative to ref to dst: the timestamp and
-// every counter as the signed difference to ref's (zigzag varints, exact in
-// uint64 arithmetic), flags, counts and names as they are. Devices and
-// interfaces are compared with ref's at the same position when they are
-// the same device or interface, with zero otherwise.
+// encodeSample appends s encoded relative to ref to dst. The timestamp is
+// the difference to ref's; then come the flags and the number of CPUs, a
+// bitmap of the fields that differ from ref's among the CPU, memory,
+// pressure and process fields, and only those: counters as signed
+// differences (zigzag varints, exact in uint64 arithmetic), pressure
+// averages as they are. An idle container changes a handful of its 50 or
+// so fields from one tick to the next. Devices and interfaces follow, each
+// counter as its difference to the same device or interface of ref at the
+// same position, or to zero.
 func encodeSample(dst []byte, s, ref *Sample) []byte {
 	b := binary.AppendVarint(dst, s.Timestamp.UnixNano()-ref.Timestamp.UnixNano())
 	var flags uint64
@@ -124,16 +128,17 @@ func encodeSample(dst []byte, s, ref *Sample) []byte {
 			flags |= 1 << i
 		}
 	}
-	b = appendUvarints(b, flags, uint64(s.cpus))
 	c, rc := &s.CPU, &ref.CPU
-	b = appendDeltas(b, c.UsageTotal, rc.UsageTotal, c.UsageUser, rc.UsageUser, c.UsageSystem, rc.UsageSystem,
+	b = appendUvarints(b, flags, uint64(len(c.PerCPU)))
+	w := newSparseWriter(b, sparseFields(flags, len(c.PerCPU)))
+	w.delta(uint64(s.cpus), uint64(ref.cpus))
+	w.deltas(c.UsageTotal, rc.UsageTotal, c.UsageUser, rc.UsageUser, c.UsageSystem, rc.UsageSystem,
 		c.Periods, rc.Periods, c.ThrottledPeriods, rc.ThrottledPeriods, c.ThrottledTime, rc.ThrottledTime)
-	b = binary.AppendUvarint(b, uint64(len(c.PerCPU)))
 	for i, v := range c.PerCPU {
-		b = appendDeltas(b, v, at(rc.PerCPU, i))
+		w.delta(v, at(rc.PerCPU, i))
 	}
 	m, rm := &s.Memory, &ref.Memory
-	b = appendDeltas(b, m.Usage, rm.Usage, m.MaxUsage, rm.MaxUsage, m.WorkingSet, rm.WorkingSet, m.RSS, rm.RSS,
+	w.deltas(m.Usage, rm.Usage, m.MaxUsage, rm.MaxUsage, m.WorkingSet, rm.WorkingSet, m.RSS, rm.RSS,
 		m.Cache, rm.Cache, m.MappedFile, rm.MappedFile, m.ActiveFile, rm.ActiveFile, m.InactiveFile, rm.InactiveFile,
 		m.Failcnt, rm.Failcnt, m.PageFaults, rm.PageFaults, m.MajorPageFaults, rm.MajorPageFaults, m.Limit, rm.Limit,
 		m.Reservation, rm.Reservation, m.SwapUsage, rm.SwapUsage, m.SwapLimit, rm.SwapLimit, m.OOMKills, rm.OOMKills)
@@ -144,11 +149,13 @@ func encodeSample(dst []byte, s, ref *Sample) []byte {
 			if refPSI[i] != nil {
 				r = *refPSI[i]
 			}
-			b = appendPSI(appendPSI(b, &psi.Some, &r.Some), &psi.Full, &r.Full)
+			w.psi(&psi.Some, &r.Some)
+			w.psi(&psi.Full, &r.Full)
 		}
 	}
 	p, rp := &s.Processes, &ref.Processes
-	b = appendDeltas(b, p.Count, rp.Count, p.ThreadsCount, rp.ThreadsCount, p.ThreadsLimit, rp.ThreadsLimit)
+	w.deltas(p.Count, rp.Count, p.ThreadsCount, rp.ThreadsCount, p.ThreadsLimit, rp.ThreadsLimit)
+	b = w.b
 	if len(s.DiskIO) > 0 {
 		b = binary.AppendUvarint(b, uint64(len(s.DiskIO)))
 		for i := range s.DiskIO {
@@ -169,6 +176,81 @@ func encodeSample(dst []byte, s, ref *Sample) []byte {
 		}
 	}
 	return b
+}
+
+// Fields of the sparse part: the CPU count, six CPU counters and one per
+// CPU, 16 of memory, 8 per pressure file (total and three averages for
+// "some" and "full"), three of processes.
+const (
+	fixedSparseFields = 1 + 6 + 16 + 3
+	psiSparseFields   = 8
+)
+
+// sparseFields is how many fields the sparse part of a sample with these
+// flags and per-CPU counters has.
+func sparseFields(flags uint64, perCPU int) int {
+	n := fixedSparseFields + perCPU
+	for i := range 3 {
+		if flags&(1<<i) != 0 {
+			n += psiSparseFields
+		}
+	}
+	return n
+}
+
+// sparseWriter appends a bitmap of fields, then the fields whose code is
+// not zero.
+type sparseWriter struct {
+	b      []byte
+	bitmap int // where the bitmap starts in b
+	field  int
+}
+
+func newSparseWriter(b []byte, fields int) sparseWriter {
+	w := sparseWriter{b: b, bitmap: len(b)}
+	for range (fields + 7) / 8 {
+		w.b = append(w.b, 0)
+	}
+	return w
+}
+
+// code writes the next field; 0 takes no byte.
+func (w *sparseWriter) code(c uint64) {
+	if c != 0 {
+		w.b[w.bitmap+w.field/8] |= 1 << (w.field % 8)
+		w.b = binary.AppendUvarint(w.b, c)
+	}
+	w.field++
+}
+
+// delta writes v-ref zigzag-encoded: 0 when v equals ref.
+func (w *sparseWriter) delta(v, ref uint64) {
+	d := int64(v - ref)
+	w.code(uint64(d<<1) ^ uint64(d>>63))
+}
+
+// deltas writes delta(v, ref) for each pair (v, ref).
+func (w *sparseWriter) deltas(pairs ...uint64) {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		w.delta(pairs[i], pairs[i+1])
+	}
+}
+
+// psi writes a pressure line: the total relative to ref's, the averages as
+// hundredths times two when that is exact (the kernel prints two decimals,
+// and float64(n)/100 is the float ParseFloat gives for them), else as 1
+// followed by the float's bits.
+func (w *sparseWriter) psi(d, ref *PSIData) {
+	w.delta(d.Total, ref.Total)
+	for _, avg := range [...]float64{d.Avg10, d.Avg60, d.Avg300} {
+		hundredths := math.Round(avg * 100)
+		if avg >= 0 && hundredths < 1<<52 && hundredths/100 == avg {
+			w.code(uint64(hundredths) << 1)
+			continue
+		}
+		w.code(1)
+		w.b = binary.LittleEndian.AppendUint64(w.b, math.Float64bits(avg))
+	}
 }
 
 // appendDeltas appends, for each pair (value, reference), the difference
@@ -209,24 +291,6 @@ func refInterface(ref *Sample, i int, name string) InterfaceStats {
 func appendUvarints(b []byte, values ...uint64) []byte {
 	for _, v := range values {
 		b = binary.AppendUvarint(b, v)
-	}
-	return b
-}
-
-// appendPSI writes the total relative to ref's and the averages as
-// hundredths when that is exact (the kernel prints two decimals, and
-// float64(n)/100 is the float ParseFloat gives for them), as raw bits
-// otherwise.
-func appendPSI(b []byte, d, ref *PSIData) []byte {
-	b = appendDeltas(b, d.Total, ref.Total)
-	for _, avg := range []float64{d.Avg10, d.Avg60, d.Avg300} {
-		hundredths := math.Round(avg * 100)
-		if avg >= 0 && hundredths < 1<<52 && hundredths/100 == avg {
-			b = binary.AppendUvarint(b, uint64(hundredths)<<1)
-			continue
-		}
-		b = binary.AppendUvarint(b, 1)
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(avg))
 	}
 	return b
 }
@@ -320,39 +384,40 @@ func decodeSample(data []byte, ref *Sample) (*Sample, error) {
 	s := &block.Sample
 	s.Timestamp = time.Unix(0, ref.Timestamp.UnixNano()+offset)
 	flags := d.uvarint()
-	s.cpus = int(d.uvarint())
+	perCPU := d.uvarint()
+	if perCPU > uint64(len(d.data))*8 {
+		return nil, errCorruptSample
+	}
+	r := d.sparse(sparseFields(flags, int(perCPU)))
+	s.cpus = int(r.delta(uint64(ref.cpus)))
 	c, rc := &s.CPU, &ref.CPU
 	c.UsageTotal, c.UsageUser, c.UsageSystem = rc.UsageTotal, rc.UsageUser, rc.UsageSystem
 	c.Periods, c.ThrottledPeriods, c.ThrottledTime = rc.Periods, rc.ThrottledPeriods, rc.ThrottledTime
-	d.deltas(&c.UsageTotal, &c.UsageUser, &c.UsageSystem, &c.Periods, &c.ThrottledPeriods, &c.ThrottledTime)
-	perCPU := d.uvarint()
-	if perCPU > uint64(len(d.data)) {
-		return nil, errCorruptSample
-	}
+	r.deltas(&c.UsageTotal, &c.UsageUser, &c.UsageSystem, &c.Periods, &c.ThrottledPeriods, &c.ThrottledTime)
 	if perCPU > 0 {
 		c.PerCPU = make([]uint64, perCPU)
 		for i := range c.PerCPU {
-			c.PerCPU[i] = d.delta(at(rc.PerCPU, i))
+			c.PerCPU[i] = r.delta(at(rc.PerCPU, i))
 		}
 	}
 	m := &s.Memory
 	*m = ref.Memory
 	m.PSI = nil
-	d.deltas(&m.Usage, &m.MaxUsage, &m.WorkingSet, &m.RSS, &m.Cache, &m.MappedFile, &m.ActiveFile, &m.InactiveFile,
+	r.deltas(&m.Usage, &m.MaxUsage, &m.WorkingSet, &m.RSS, &m.Cache, &m.MappedFile, &m.ActiveFile, &m.InactiveFile,
 		&m.Failcnt, &m.PageFaults, &m.MajorPageFaults, &m.Limit, &m.Reservation, &m.SwapUsage, &m.SwapLimit, &m.OOMKills)
 	refPSI := [...]*PSIStats{rc.PSI, ref.Memory.PSI, ref.IOPressure}
-	for i, target := range []**PSIStats{&c.PSI, &m.PSI, &s.IOPressure} {
+	for i, target := range [...]**PSIStats{&c.PSI, &m.PSI, &s.IOPressure} {
 		if flags&(1<<i) != 0 {
 			if refPSI[i] != nil {
 				block.psi[i] = *refPSI[i]
 			}
-			d.psi(&block.psi[i].Some)
-			d.psi(&block.psi[i].Full)
+			r.psi(&block.psi[i].Some)
+			r.psi(&block.psi[i].Full)
 			*target = &block.psi[i]
 		}
 	}
 	s.Processes = ref.Processes
-	d.deltas(&s.Processes.Count, &s.Processes.ThreadsCount, &s.Processes.ThreadsLimit)
+	r.deltas(&s.Processes.Count, &s.Processes.ThreadsCount, &s.Processes.ThreadsLimit)
 	if flags&hasDiskIO != 0 {
 		d.diskIO(s, ref)
 	}
@@ -365,16 +430,53 @@ func decodeSample(data []byte, ref *Sample) (*Sample, error) {
 	return s, nil
 }
 
+// sparseReader reads what a sparseWriter wrote.
+type sparseReader struct {
+	d      *sampleDecoder
+	bitmap []byte
+	field  int
+}
+
+// sparse reads the bitmap of a sparse part of fields fields.
+func (d *sampleDecoder) sparse(fields int) *sparseReader {
+	return &sparseReader{d: d, bitmap: d.bytes(uint64(fields+7) / 8)}
+}
+
+// code reads the next field's code, 0 when the bitmap says it was not
+// written.
+func (r *sparseReader) code() uint64 {
+	i := r.field
+	r.field++
+	if i/8 >= len(r.bitmap) || r.bitmap[i/8]&(1<<(i%8)) == 0 {
+		return 0
+	}
+	return r.d.uvarint()
+}
+
+// delta reads a field written by sparseWriter.delta.
+func (r *sparseReader) delta(ref uint64) uint64 {
+	c := r.code()
+	return ref + uint64(int64(c>>1)^-int64(c&1))
+}
+
+// deltas sets each target to its reference plus the next difference; the
+// targets hold their references when called.
+func (r *sparseReader) deltas(targets ...*uint64) {
+	for _, t := range targets {
+		*t = r.delta(*t)
+	}
+}
+
 // psi reads a pressure line into out, which holds the reference's.
-func (d *sampleDecoder) psi(out *PSIData) {
-	out.Total = d.delta(out.Total)
-	for _, avg := range []*float64{&out.Avg10, &out.Avg60, &out.Avg300} {
-		v := d.uvarint()
-		if v&1 == 0 {
-			*avg = float64(v>>1) / 100
+func (r *sparseReader) psi(out *PSIData) {
+	out.Total = r.delta(out.Total)
+	for _, avg := range [...]*float64{&out.Avg10, &out.Avg60, &out.Avg300} {
+		c := r.code()
+		if c&1 == 0 {
+			*avg = float64(c>>1) / 100
 			continue
 		}
-		if raw := d.bytes(8); raw != nil {
+		if raw := r.d.bytes(8); raw != nil {
 			*avg = math.Float64frombits(binary.LittleEndian.Uint64(raw))
 		}
 	}

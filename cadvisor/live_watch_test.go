@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -199,4 +200,47 @@ func discardEvents(t *testing.T, fd int) {
 			t.Fatalf("read inotify events: %v", err)
 		}
 	}
+}
+
+// TestLiveNamesShared: a cgroup's name is one string for the store, the
+// view and discovery's record of its directories in every hierarchy,
+// whether the cgroup was found by the first walk, by an inotify event or
+// walked again by a rescan.
+func TestLiveNamesShared(t *testing.T) {
+	lc := newLiveCgroups(t)
+	lc.mkdir(lc.name("kubepods/pod0/ctr"))
+	c, sink := startLiveCollector(t, lc.parent)
+	ctx := context.Background()
+	check := func(when string) {
+		t.Helper()
+		view := c.Housekeep(ctx)
+		c.discovery.mu.Lock()
+		defer c.discovery.mu.Unlock()
+		for _, e := range c.store.list() {
+			if e.name == "/" {
+				continue // not walked: "/" is tracked without its tree
+			}
+			w := c.discovery.dirs[e.name]
+			if w == nil {
+				t.Errorf("%s: %s is tracked but not watched", when, e.name)
+				continue
+			}
+			if unsafe.StringData(w.name) != unsafe.StringData(e.name) {
+				t.Errorf("%s: %s is two strings, the store's and the watches'", when, e.name)
+			}
+			if info := view.Get(e.name); info == nil || unsafe.StringData(info.Name) != unsafe.StringData(e.name) {
+				t.Errorf("%s: the view does not share the name of %s", when, e.name)
+			}
+		}
+	}
+	check("first walk")
+	lc.mkdir(lc.name("kubepods/pod1/ctr"))
+	c.discovery.drain()
+	if c.store.get(lc.name("kubepods/pod1/ctr")) == nil {
+		t.Fatal("a new container not found from its inotify events")
+	}
+	check("inotify")
+	rescanNow(c)
+	check("rescan")
+	assertNoErrorsLogged(t, sink)
 }

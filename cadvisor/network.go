@@ -13,9 +13,16 @@ var ignoredInterfacePrefixes = []string{"lo", "veth", "docker", "nerdctl"}
 
 // FilterInterfaces drops lo*, veth*, docker* and nerdctl* (case-insensitive
 // prefixes, like cAdvisor) and keeps the order of the rest. It returns a new
-// slice and never modifies in.
+// slice, sized to what it keeps (samples hold it for their lifetime), and
+// never modifies in.
 func FilterInterfaces(in []InterfaceStats) []InterfaceStats {
-	out := make([]InterfaceStats, 0, len(in))
+	kept := 0
+	for _, iface := range in {
+		if !isIgnoredInterface(iface.Name) {
+			kept++
+		}
+	}
+	out := make([]InterfaceStats, 0, kept)
 	for _, iface := range in {
 		if !isIgnoredInterface(iface.Name) {
 			out = append(out, iface)

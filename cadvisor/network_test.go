@@ -23,6 +23,9 @@ func TestFilterInterfaces(t *testing.T) {
 	if !reflect.DeepEqual(names(got), want) {
 		t.Errorf("FilterInterfaces kept %q, want %q", names(got), want)
 	}
+	if cap(got) != len(got) {
+		t.Errorf("FilterInterfaces kept %d in room for %d: samples hold the slice", len(got), cap(got))
+	}
 	if got[0].RxBytes != 1 {
 		t.Errorf("counters not kept: %+v", got[0])
 	}
