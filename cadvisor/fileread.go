@@ -50,10 +50,20 @@ func (d cgroupDir) appendPath(p []byte) []byte {
 
 // String is the directory's path, for errors and discovery; the pass never
 // needs it.
-func (d cgroupDir) String() string { return string(d.appendPath(nil)) }
+func (d cgroupDir) String() string {
+	var buf [maxStackPath]byte
+	return string(d.appendPath(buf[:0]))
+}
 
 // file is the path of a file in the directory.
-func (d cgroupDir) file(name string) string { return joinPath(d.String(), name) }
+func (d cgroupDir) file(name string) string {
+	var buf [maxStackPath]byte
+	p := d.appendPath(buf[:0])
+	if name != "" {
+		p = append(append(p, '/'), name...)
+	}
+	return string(p)
+}
 
 // readInto reads a small pseudo-file (cgroupfs, procfs) into buf, growing it
 // when needed, and returns the filled part. Reusing buf across calls keeps
@@ -149,13 +159,6 @@ func openFile(dirfd int, dir cgroupDir, name string, flags int) (int, error) {
 		}
 		return -1, errno
 	}
-}
-
-func joinPath(dir, name string) string {
-	if name == "" {
-		return dir
-	}
-	return dir + "/" + name
 }
 
 // isVanished reports whether err means the cgroup (or process) went away

@@ -130,15 +130,15 @@ func encodeSample(dst []byte, s, ref *Sample) []byte {
 	}
 	c, rc := &s.CPU, &ref.CPU
 	b = appendUvarints(b, flags, uint64(len(c.PerCPU)))
-	w := newSparseWriter(b, sparseFields(flags, len(c.PerCPU)))
-	w.delta(uint64(s.cpus), uint64(ref.cpus))
-	w.deltas(c.UsageTotal, rc.UsageTotal, c.UsageUser, rc.UsageUser, c.UsageSystem, rc.UsageSystem,
+	b, w := startSparse(b, sparseFields(flags, len(c.PerCPU)))
+	b = w.delta(b, uint64(s.cpus), uint64(ref.cpus))
+	b = w.deltas(b, c.UsageTotal, rc.UsageTotal, c.UsageUser, rc.UsageUser, c.UsageSystem, rc.UsageSystem,
 		c.Periods, rc.Periods, c.ThrottledPeriods, rc.ThrottledPeriods, c.ThrottledTime, rc.ThrottledTime)
 	for i, v := range c.PerCPU {
-		w.delta(v, at(rc.PerCPU, i))
+		b = w.delta(b, v, at(rc.PerCPU, i))
 	}
 	m, rm := &s.Memory, &ref.Memory
-	w.deltas(m.Usage, rm.Usage, m.MaxUsage, rm.MaxUsage, m.WorkingSet, rm.WorkingSet, m.RSS, rm.RSS,
+	b = w.deltas(b, m.Usage, rm.Usage, m.MaxUsage, rm.MaxUsage, m.WorkingSet, rm.WorkingSet, m.RSS, rm.RSS,
 		m.Cache, rm.Cache, m.MappedFile, rm.MappedFile, m.ActiveFile, rm.ActiveFile, m.InactiveFile, rm.InactiveFile,
 		m.Failcnt, rm.Failcnt, m.PageFaults, rm.PageFaults, m.MajorPageFaults, rm.MajorPageFaults, m.Limit, rm.Limit,
 		m.Reservation, rm.Reservation, m.SwapUsage, rm.SwapUsage, m.SwapLimit, rm.SwapLimit, m.OOMKills, rm.OOMKills)
@@ -149,13 +149,12 @@ func encodeSample(dst []byte, s, ref *Sample) []byte {
 			if refPSI[i] != nil {
 				r = *refPSI[i]
 			}
-			w.psi(&psi.Some, &r.Some)
-			w.psi(&psi.Full, &r.Full)
+			b = w.psi(b, &psi.Some, &r.Some)
+			b = w.psi(b, &psi.Full, &r.Full)
 		}
 	}
 	p, rp := &s.Processes, &ref.Processes
-	w.deltas(p.Count, rp.Count, p.ThreadsCount, rp.ThreadsCount, p.ThreadsLimit, rp.ThreadsLimit)
-	b = w.b
+	b = w.deltas(b, p.Count, rp.Count, p.ThreadsCount, rp.ThreadsCount, p.ThreadsLimit, rp.ThreadsLimit)
 	if len(s.DiskIO) > 0 {
 		b = binary.AppendUvarint(b, uint64(len(s.DiskIO)))
 		for i := range s.DiskIO {
@@ -199,58 +198,62 @@ func sparseFields(flags uint64, perCPU int) int {
 }
 
 // sparseWriter appends a bitmap of fields, then the fields whose code is
-// not zero.
+// not zero. It holds no slice: its methods take and return the one they
+// append to, so that a caller's stack buffer stays on the stack.
 type sparseWriter struct {
-	b      []byte
-	bitmap int // where the bitmap starts in b
+	bitmap int // where the bitmap starts
 	field  int
 }
 
-func newSparseWriter(b []byte, fields int) sparseWriter {
-	w := sparseWriter{b: b, bitmap: len(b)}
+// startSparse appends the zeroed bitmap of fields fields.
+func startSparse(b []byte, fields int) ([]byte, sparseWriter) {
+	w := sparseWriter{bitmap: len(b)}
 	for range (fields + 7) / 8 {
-		w.b = append(w.b, 0)
+		b = append(b, 0)
 	}
-	return w
+	return b, w
 }
 
 // code writes the next field; 0 takes no byte.
-func (w *sparseWriter) code(c uint64) {
+func (w *sparseWriter) code(b []byte, c uint64) []byte {
 	if c != 0 {
-		w.b[w.bitmap+w.field/8] |= 1 << (w.field % 8)
-		w.b = binary.AppendUvarint(w.b, c)
+		b[w.bitmap+w.field/8] |= 1 << (w.field % 8)
+		b = binary.AppendUvarint(b, c)
 	}
 	w.field++
+	return b
 }
 
 // delta writes v-ref zigzag-encoded: 0 when v equals ref.
-func (w *sparseWriter) delta(v, ref uint64) {
+func (w *sparseWriter) delta(b []byte, v, ref uint64) []byte {
 	d := int64(v - ref)
-	w.code(uint64(d<<1) ^ uint64(d>>63))
+	return w.code(b, uint64(d<<1)^uint64(d>>63))
 }
 
 // deltas writes delta(v, ref) for each pair (v, ref).
-func (w *sparseWriter) deltas(pairs ...uint64) {
+func (w *sparseWriter) deltas(b []byte, pairs ...uint64) []byte {
 	for i := 0; i+1 < len(pairs); i += 2 {
-		w.delta(pairs[i], pairs[i+1])
+		b = w.delta(b, pairs[i], pairs[i+1])
 	}
+	return b
 }
 
 // psi writes a pressure line: the total relative to ref's, the averages as
 // hundredths times two when that is exact (the kernel prints two decimals,
 // and float64(n)/100 is the float ParseFloat gives for them), else as 1
 // followed by the float's bits.
-func (w *sparseWriter) psi(d, ref *PSIData) {
-	w.delta(d.Total, ref.Total)
+func (w *sparseWriter) psi(b []byte, d, ref *PSIData) []byte {
+	b = w.delta(b, d.Total, ref.Total)
 	for _, avg := range [...]float64{d.Avg10, d.Avg60, d.Avg300} {
 		hundredths := math.Round(avg * 100)
 		if avg >= 0 && hundredths < 1<<52 && hundredths/100 == avg {
-			w.code(uint64(hundredths) << 1)
+			b = w.code(b, uint64(hundredths)<<1)
 			continue
 		}
-		w.code(1)
-		w.b = binary.LittleEndian.AppendUint64(w.b, math.Float64bits(avg))
+		b = w.code(b, 1)
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(avg))
 	}
+	return b
 }
 
 // appendDeltas appends, for each pair (value, reference), the difference
