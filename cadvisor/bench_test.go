@@ -191,13 +191,14 @@ func filesReadByPass(c *Collector) []string {
 		if e.name == "/" && st.spec.HasMemory {
 			files = append(files, filepath.Join(c.cfg.ProcRoot, "meminfo"))
 		}
+		dirs := c.dirs(e.name, st)
 		for i, file := range pressureFiles {
 			if st.pressure[i] && (i != 1 || st.spec.HasMemory) {
-				files = append(files, st.pressureDir.file(file))
+				files = append(files, dirs.pressure.file(file))
 			}
 		}
-		files = append(files, ioFilesRead(&st.spec.io)...)
-		procs := st.procs.file("cgroup.procs")
+		files = append(files, ioFilesRead(&st.spec.io, dirs.io)...)
+		procs := dirs.procs.file("cgroup.procs")
 		files = append(files, procs)
 		if e.pod != "" && netPIDs[e.pod] == 0 {
 			if data, err := os.ReadFile(procs); err == nil {
@@ -270,16 +271,16 @@ func controllerFiles(reader controllerReader) []string {
 
 // ioFilesRead lists the I/O files readDiskIO opens: io.stat, or the blkio
 // pairs up to the first whose io_serviced lists a device.
-func ioFilesRead(io *ioFiles) []string {
+func ioFilesRead(io *ioFiles, dir cgroupDir) []string {
 	if io.stat {
-		return []string{io.dir.file("io.stat")}
+		return []string{dir.file("io.stat")}
 	}
 	var files []string
 	for i := range int(io.blkio.n) {
 		pair := io.blkio.files(i)
-		files = append(files, io.dir.file(pair.serviced))
-		if data, err := os.ReadFile(io.dir.file(pair.serviced)); err == nil && bytes.Contains(data, []byte(":")) {
-			return append(files, io.dir.file(pair.serviceBytes))
+		files = append(files, dir.file(pair.serviced))
+		if data, err := os.ReadFile(dir.file(pair.serviced)); err == nil && bytes.Contains(data, []byte(":")) {
+			return append(files, dir.file(pair.serviceBytes))
 		}
 	}
 	return files

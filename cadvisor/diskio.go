@@ -9,10 +9,9 @@ import (
 
 // ioFiles is where a cgroup's per-device I/O is read on each tick: one file
 // on v2, one or two on v1 (the second only when the first lists a device).
+// They are in the cgroup's directory in the cgroup2 hierarchy (v2) or the
+// blkio one (v1).
 type ioFiles struct {
-	// dir is the cgroup's directory in the cgroup2 hierarchy (v2) or the
-	// blkio one (v1).
-	dir cgroupDir
 	// stat is whether v2's io.stat exists; false on v1 or when the io
 	// controller is off.
 	stat bool
@@ -93,15 +92,15 @@ func usesBFQ(disks map[string]Disk) bool {
 // readDiskIO fills sample.DiskIO. A file that does not exist means no I/O
 // data (the controller was turned off since the spec was read); a cgroup
 // that vanished is noticed by the caller's cgroup.procs read.
-func readDiskIO(sample *Sample, io *ioFiles, buf *[]byte) error {
+func readDiskIO(sample *Sample, io *ioFiles, dir cgroupDir, buf *[]byte) error {
 	if io.stat {
-		data, err := readIOFile(buf, io.dir, "io.stat")
+		data, err := readIOFile(buf, dir, "io.stat")
 		if err != nil || data == nil {
 			return err
 		}
 		devices, err := parseIOStat(data, nil)
 		if err != nil {
-			return fmt.Errorf("parse %s: %w", io.dir.file("io.stat"), err)
+			return fmt.Errorf("parse %s: %w", dir.file("io.stat"), err)
 		}
 		if len(devices) > 0 {
 			sample.DiskIO = devices
@@ -110,22 +109,22 @@ func readDiskIO(sample *Sample, io *ioFiles, buf *[]byte) error {
 	}
 	for i := range int(io.blkio.n) {
 		files := io.blkio.files(i)
-		data, err := readIOFile(buf, io.dir, files.serviced)
+		data, err := readIOFile(buf, dir, files.serviced)
 		if err != nil {
 			return err
 		}
 		devices, err := parseBlkio(data, nil, false)
 		if err != nil {
-			return fmt.Errorf("parse %s: %w", io.dir.file(files.serviced), err)
+			return fmt.Errorf("parse %s: %w", dir.file(files.serviced), err)
 		}
 		if len(devices) == 0 {
 			continue
 		}
-		if data, err = readIOFile(buf, io.dir, files.serviceBytes); err != nil {
+		if data, err = readIOFile(buf, dir, files.serviceBytes); err != nil {
 			return err
 		}
 		if devices, err = parseBlkio(data, devices, true); err != nil {
-			return fmt.Errorf("parse %s: %w", io.dir.file(files.serviceBytes), err)
+			return fmt.Errorf("parse %s: %w", dir.file(files.serviceBytes), err)
 		}
 		sample.DiskIO = devices
 		return nil

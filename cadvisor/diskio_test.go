@@ -173,10 +173,10 @@ func TestReadDiskIOBlkio(t *testing.T) {
 	for name, content := range files {
 		writeTestFile(t, filepath.Join(dir, name), content)
 	}
-	io := ioFiles{dir: plainDir(dir), blkio: blkioChoice{pairs: [2]uint8{blkioBFQ, blkioThrottleRecursive}, n: 2}}
+	io := ioFiles{blkio: blkioChoice{pairs: [2]uint8{blkioBFQ, blkioThrottleRecursive}, n: 2}}
 	var sample Sample
 	buf := make([]byte, 16)
-	if err := readDiskIO(&sample, &io, &buf); err != nil {
+	if err := readDiskIO(&sample, &io, plainDir(dir), &buf); err != nil {
 		t.Fatal(err)
 	}
 	ops := IOOps(1<<IORead | 1<<IOTotal)
@@ -185,9 +185,9 @@ func TestReadDiskIOBlkio(t *testing.T) {
 		t.Errorf("DiskIO %+v, want %+v", sample.DiskIO, want)
 	}
 	// A directory that lost its blkio files reads as no data.
-	missing := ioFiles{dir: plainDir(filepath.Join(dir, "gone")), blkio: blkioChoice{pairs: [2]uint8{blkioThrottleRecursive}, n: 1}}
+	missing := ioFiles{blkio: blkioChoice{pairs: [2]uint8{blkioThrottleRecursive}, n: 1}}
 	sample = Sample{}
-	if err := readDiskIO(&sample, &missing, &buf); err != nil || sample.DiskIO != nil {
+	if err := readDiskIO(&sample, &missing, plainDir(filepath.Join(dir, "gone")), &buf); err != nil || sample.DiskIO != nil {
 		t.Errorf("missing files: %+v, %v", sample.DiskIO, err)
 	}
 }
@@ -217,14 +217,14 @@ func BenchmarkReadDiskIO(b *testing.B) {
 		name string
 		io   ioFiles
 	}{
-		{"v2 io.stat", ioFiles{dir: plainDir(dir), stat: true}},
-		{"v1 idle", ioFiles{dir: plainDir(dir), blkio: blkioChoice{pairs: [2]uint8{blkioThrottleRecursive}, n: 1}}},
+		{"v2 io.stat", ioFiles{stat: true}},
+		{"v1 idle", ioFiles{blkio: blkioChoice{pairs: [2]uint8{blkioThrottleRecursive}, n: 1}}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var s Sample
-				if err := readDiskIO(&s, &bc.io, &buf); err != nil {
+				if err := readDiskIO(&s, &bc.io, plainDir(dir), &buf); err != nil {
 					b.Fatal(err)
 				}
 			}

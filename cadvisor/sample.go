@@ -97,13 +97,14 @@ func (c *Collector) readSample(name string, st *entryState, buf *[]byte) (*Sampl
 		}
 		sample.Memory.Reservation = st.spec.reservation
 	}
-	if err := readPressure(block, st, buf); err != nil {
+	dirs := c.dirs(name, st)
+	if err := readPressure(block, st, dirs.pressure, buf); err != nil {
 		return nil, 0, err
 	}
-	if err := readDiskIO(sample, &st.spec.io, buf); err != nil {
+	if err := readDiskIO(sample, &st.spec.io, dirs.io, buf); err != nil {
 		return nil, 0, err
 	}
-	data, err := readListAt(*buf, st.procs, "cgroup.procs")
+	data, err := readListAt(*buf, dirs.procs, "cgroup.procs")
 	*buf = data[:cap(data)]
 	if err != nil {
 		return nil, 0, err
@@ -132,13 +133,13 @@ func (c *Collector) fillRootMemory(mem *MemoryStats) error {
 // one descriptor of their directory. A file that is missing or refuses to
 // be read (ENOTSUP: a kernel that needs psi=1) leaves that pressure nil, as
 // the library's statPSI does; memory pressure is read only where memory is.
-func readPressure(block *sampleBlock, st *entryState, buf *[]byte) error {
+func readPressure(block *sampleBlock, st *entryState, dir cgroupDir, buf *[]byte) error {
 	wanted := st.pressure
 	wanted[1] = wanted[1] && st.spec.HasMemory
 	if wanted == [numPressureFiles]bool{} {
 		return nil
 	}
-	dirfd, err := openDir(st.pressureDir)
+	dirfd, err := openDir(dir)
 	if err != nil {
 		return err
 	}
@@ -148,7 +149,7 @@ func readPressure(block *sampleBlock, st *entryState, buf *[]byte) error {
 		if !wanted[i] {
 			continue
 		}
-		data, err := readFileAt(*buf, dirfd, st.pressureDir, file)
+		data, err := readFileAt(*buf, dirfd, dir, file)
 		*buf = data[:cap(data)]
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTSUP) {
 			continue
@@ -157,7 +158,7 @@ func readPressure(block *sampleBlock, st *entryState, buf *[]byte) error {
 			return err
 		}
 		if err := parsePSIInto(data, &block.psi[i]); err != nil {
-			return fmt.Errorf("parse %s/%s: %w", st.pressureDir, file, err)
+			return fmt.Errorf("parse %s/%s: %w", dir, file, err)
 		}
 		*targets[i] = &block.psi[i]
 	}

@@ -35,12 +35,18 @@ func (m *busyManager) readCPU(_ *[]byte, s *Sample) error {
 // state of one cgroup read through m.
 func newBusyReader(t *testing.T, numCores int, m *busyManager) (*Collector, *entryState) {
 	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte("1\n"), 0o644); err != nil {
+	mount := t.TempDir()
+	if err := os.Mkdir(filepath.Join(mount, "busy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mount, "busy", "cgroup.procs"), []byte("1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := &Collector{mounts: mounts{hierarchy: HierarchyV1}, machine: &Machine{NumCores: numCores}}
-	return c, &entryState{reader: m, procs: plainDir(dir)}
+	c.mounts.dirs[hMemory] = mount
+	st := &entryState{reader: m}
+	st.dirs.add(hMemory)
+	return c, st
 }
 
 func readBusySample(t *testing.T, c *Collector, st *entryState) *Sample {

@@ -109,7 +109,7 @@ func (c *Collector) readSpecInputs(name string, dirs hierarchySet, prev *cgroupS
 		in.reservation = read(hUnified, "memory.min")
 		in.hasDiskIO = true
 		if prev == nil {
-			in.io = ioFiles{dir: dir, stat: fileExists(dir.file("io.stat"))}
+			in.io = ioFiles{stat: fileExists(dir.file("io.stat"))}
 		}
 	} else {
 		in.hasCPU = dirs.has(hCPU) || dirs.has(hCPUAcct)
@@ -125,7 +125,7 @@ func (c *Collector) readSpecInputs(name string, dirs hierarchySet, prev *cgroupS
 			blkio := cgroupDir{mount: c.mounts.blkio, name: name}
 			in.hasDiskIO = isDir(blkio.String())
 			if in.hasDiskIO {
-				in.io = ioFiles{dir: blkio, blkio: blkioCandidates(blkio, usesBFQ(c.machine.DiskMap))}
+				in.io = ioFiles{blkio: blkioCandidates(blkio, usesBFQ(c.machine.DiskMap))}
 			}
 		}
 	}

@@ -6,20 +6,43 @@ import (
 
 // entryState is how to read one cgroup; immutable once stored. It holds
 // no path: the readers put each one together from a mount and the cgroup's
-// name when they open a file.
+// name when they open a file (Collector.dirs).
 type entryState struct {
 	// dirs are the hierarchies the cgroup has a directory in.
 	dirs   hierarchySet
 	reader controllerReader
+	// pressure says which of pressureFiles the cgroup's directory in the
+	// cgroup2 hierarchy has (all on v2, PSI only on hybrid).
+	pressure [numPressureFiles]bool
+	spec     cgroupSpec
+}
+
+// cgroupDirs are the directories a pass reads besides the controllers'.
+type cgroupDirs struct {
 	// procs holds the cgroup.procs counted last: a cgroup whose files all
-	// read but which is gone by then is dropped (readSample).
+	// read but which is gone by then is dropped (readSample). It is the
+	// first hierarchy of v1Controllers the cgroup is in, or cgroup2 on v2.
 	procs cgroupDir
-	// pressureDir holds the PSI files (the cgroup's directory on v2, its
-	// cgroup2 directory on hybrid); pressure says which of pressureFiles
-	// exist there.
-	pressureDir cgroupDir
-	pressure    [numPressureFiles]bool
-	spec        cgroupSpec
+	// pressure holds the PSI files: the cgroup's cgroup2 directory.
+	pressure cgroupDir
+	// io holds the I/O files: cgroup2 on v2, blkio on v1.
+	io cgroupDir
+}
+
+// dirs are the directories of cgroup name, whose state is st.
+func (c *Collector) dirs(name string, st *entryState) cgroupDirs {
+	procs := hUnified
+	for h := range hUnified {
+		if st.dirs.has(h) {
+			procs = h
+			break
+		}
+	}
+	io := cgroupDir{mount: c.mounts.blkio, name: name}
+	if c.mounts.hierarchy == HierarchyV2 {
+		io = c.mounts.dir(hUnified, name)
+	}
+	return cgroupDirs{procs: c.mounts.dir(procs, name), pressure: c.mounts.dir(hUnified, name), io: io}
 }
 
 // inScope reports whether name is tracked: "/" or inside a tracked tree.
@@ -130,7 +153,6 @@ func (c *Collector) newState(name string, dirs hierarchySet) *entryState {
 			pids:   fileExists(dir.file("pids.current")),
 		}
 		st.reader = r
-		st.procs = dir
 		st.findPressure(dir)
 		return st
 	}
@@ -147,12 +169,6 @@ func (c *Collector) newState(name string, dirs hierarchySet) *entryState {
 		r.memsw = fileExists(memory.file("memory.memsw.limit_in_bytes"))
 	}
 	st.reader = r
-	for h := range hUnified {
-		if dirs.has(h) {
-			st.procs = c.mounts.dir(h, name)
-			break
-		}
-	}
 	if dirs.has(hUnified) {
 		st.findPressure(c.mounts.dir(hUnified, name))
 	}
@@ -166,7 +182,6 @@ const numPressureFiles = len(pressureFiles)
 
 // findPressure records which pressure files dir has.
 func (st *entryState) findPressure(dir cgroupDir) {
-	st.pressureDir = dir
 	for i, file := range pressureFiles {
 		st.pressure[i] = fileExists(dir.file(file))
 	}
