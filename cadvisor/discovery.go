@@ -390,6 +390,10 @@ func (d *discovery) prune() {
 	var st unix.Stat_t
 	for wd, w := range d.watches {
 		ti := w.tree(wd)
+		if ti < 0 {
+			d.forget(wd, true) // only a bookkeeping bug gets here
+			continue
+		}
 		err := unix.Stat(filepath.Join(d.c.trees[ti].dir, w.name), &st)
 		if err != nil || uint64(st.Dev) != w.dev[ti] || uint64(st.Ino) != w.ino[ti] {
 			d.forget(wd, true)
@@ -471,6 +475,9 @@ func (d *discovery) collect(wd int32, mask uint32, name string, work *pendingWor
 		return
 	}
 	ti := w.tree(wd)
+	if ti < 0 {
+		return // only a bookkeeping bug gets here; the next rescan repairs it
+	}
 	if mask&unix.IN_IGNORED != 0 {
 		// The kernel dropped the watch (its directory is gone, on a
 		// filesystem that says so). If it was a tracked root or a pathway,
