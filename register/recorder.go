@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -47,6 +48,8 @@ type recorder struct {
 	// seen maps an event's key to what the API server has of it. It is
 	// only touched by the goroutine that posts: run, then drain.
 	seen *lru.Cache
+	// lastName is the time (unix nanoseconds) in the newest event's name.
+	lastName atomic.Int64
 }
 
 // eventLog is what a repeat of an event needs of the one posted.
@@ -86,7 +89,7 @@ func (r *recorder) makeEvent(ref *corev1.ObjectReference, eventType, reason, mes
 		namespace = metav1.NamespaceDefault
 	}
 	return &corev1.Event{
-		ObjectMeta:          metav1.ObjectMeta{Name: eventName(ref.Name, t.UnixNano()), Namespace: namespace},
+		ObjectMeta:          metav1.ObjectMeta{Name: eventName(ref.Name, r.nameTime(t.Time)), Namespace: namespace},
 		InvolvedObject:      *ref,
 		Reason:              reason,
 		Message:             message,
@@ -97,6 +100,20 @@ func (r *recorder) makeEvent(ref *corev1.ObjectReference, eventType, reason, mes
 		Source:              r.source,
 		ReportingController: r.source.Component,
 		ReportingInstance:   r.source.Host,
+	}
+}
+
+// nameTime is t for an event's name, or the nanosecond after the newest
+// name's when the clock has not moved past it: tools/record names events
+// by the clock alone, so two events about one object in the same clock
+// tick collide, and the API server refuses the second.
+func (r *recorder) nameTime(t time.Time) int64 {
+	for {
+		last := r.lastName.Load()
+		next := max(t.UnixNano(), last+1)
+		if r.lastName.CompareAndSwap(last, next) {
+			return next
+		}
 	}
 }
 

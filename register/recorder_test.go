@@ -140,3 +140,20 @@ func TestEventNameIsValid(t *testing.T) {
 		t.Errorf("eventName of an invalid name = %q, want a UUID", got)
 	}
 }
+
+// TestEventNamesUnique: two events about one object in the same clock
+// tick (a coarse clock, or a busy machine) get different names; with one
+// name the API server refuses the second ("already exists"), and the
+// kubelet's recorder then drops it.
+func TestEventNamesUnique(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := testRecorder(t, fake.NewClientset(), &now)
+	first := r.makeEvent(testRef, corev1.EventTypeWarning, "OOMKilling", "one")
+	second := r.makeEvent(testRef, corev1.EventTypeWarning, "OOMKilling", "two")
+	if first.Name == second.Name {
+		t.Errorf("two events in one clock tick are both named %q", first.Name)
+	}
+	if !first.FirstTimestamp.Equal(&second.FirstTimestamp) {
+		t.Errorf("timestamps %v and %v, want the clock's", first.FirstTimestamp, second.FirstTimestamp)
+	}
+}
