@@ -174,11 +174,11 @@ deps:
 # (about 15 minutes). KSS_LOAD_REPORT=<file> keeps the table.
 .PHONY: bench-500
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./cadvisor/ ./server/
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./cadvisor/ ./collector/ ./server/
 	KSS_LOAD=1 KSS_LOAD_PODS=100,250 $(GO) test -count=1 -v -run 'TestLoad' -timeout 60m ./test/load/
 
 bench-500: build
-	KSS_BENCH_PODS=500 $(GO) test -run '^$$' -bench 'Housekeep|ReadFloor|Rescan' -benchmem -count=1 ./cadvisor/
+	KSS_BENCH_PODS=500 $(GO) test -run '^$$' -bench 'Housekeep|ReadFloor|Rescan' -benchmem -count=1 ./collector/
 	KSS_LOAD=1 KSS_LOAD_PODS=500 $(GO) test -count=1 -v -run 'TestLoad$$' -timeout 60m ./test/load/
 
 # The lint gate: golangci-lint v2 (.golangci.yml: staticcheck, unused, errcheck,

@@ -1,29 +1,23 @@
-// Package cadvisor is the server's own cgroup collector: what the kubelet's
-// embedded cAdvisor does for the stats surface, and nothing else.
-//
-// It reads cgroup v1, v2 and hybrid hierarchies (cgroupfs and systemd
-// layouts) without ever creating or writing a cgroup: purpose-built readers
-// open only the files the stats surface uses and parse them as
-// github.com/opencontainers/cgroups does (the live tests compare the two). It
-// keeps a bounded ring of samples per tracked cgroup, the newest two as they
-// are and the older ones encoded, and publishes each housekeeping pass as an
-// immutable View.
+// Package cadvisor is the data model of the server's cgroup collector
+// (package collector): what one housekeeping pass publishes, in the terms of
+// the kubelet's embedded cAdvisor, and the derivations the kubelet applies
+// to it. It reads no file and starts nothing, so that the read side of the
+// server (package snapshot, and through it package server) can hold and
+// read the collector's data without linking the collector.
 //
 // Exported surface:
-//   - Collector (New, Start, Housekeep, Hierarchy) with Config: discovery by
-//     inotify plus periodic rescans, and one sampling pass per Housekeep.
-//   - View, CgroupInfo (Samples, AllSamples), Sample, Spec and the stats
-//     types they hold.
-//   - NanoCores, WorkingSet, FilterInterfaces: the derivations the kubelet
-//     applies to cAdvisor data.
+//   - View, CgroupInfo (Samples, AllSamples, SampleCount, Latest, Previous),
+//     Sample, Spec and the stats types they hold; FsStats, Rlimit, Machine
+//     (Disk, NetDevice, HugePages).
+//   - SampleRing (NewSampleRing, Push, Len, AppendNewest, History) and
+//     History: the bounded ring of samples the collector keeps per cgroup,
+//     the newest two as they are and the older ones encoded (history.go),
+//     which a CgroupInfo decodes on demand.
+//   - NanoCores, WorkingSet: the derivations the kubelet applies to cAdvisor
+//     data.
 //   - PodCgroupKey, PodUIDFromCgroup, ContainerIDFromCgroup: the kubelet's
 //     reading of cgroup names in both layouts.
-//   - ReadMachine (Machine), DirFsStats (FsStats), ReadRlimit (Rlimit):
-//     machine facts, filesystem usage and process limits.
-//   - WatchOOMKills (OOMKill): the kernel's OOM kills from /dev/kmsg, from
-//     the moment it starts.
-//   - Config.OnCgroupEvent (CgroupEvent): the cgroups discovery adds and
-//     removes, for cAdvisor's container creation and deletion events.
+//   - OOMKill: one OOM kill the kernel logged.
 //   - EventStore (NewEventStore, Add, Query, Watch, Close) with Event,
 //     EventPod, EventType, EventLimits, EventQuery and EventWatch: recent
 //     events bounded per type in count and age, and watches that are

@@ -131,7 +131,7 @@ func encodeSample(dst []byte, s, ref *Sample) []byte {
 	c, rc := &s.CPU, &ref.CPU
 	b = appendUvarints(b, flags, uint64(len(c.PerCPU)))
 	b, w := startSparse(b, sparseFields(flags, len(c.PerCPU)))
-	b = w.delta(b, uint64(s.cpus), uint64(ref.cpus))
+	b = w.delta(b, uint64(s.CPUs), uint64(ref.CPUs))
 	b = w.deltas(b, c.UsageTotal, rc.UsageTotal, c.UsageUser, rc.UsageUser, c.UsageSystem, rc.UsageSystem,
 		c.Periods, rc.Periods, c.ThrottledPeriods, rc.ThrottledPeriods, c.ThrottledTime, rc.ThrottledTime)
 	for i, v := range c.PerCPU {
@@ -392,7 +392,7 @@ func decodeSample(data []byte, ref *Sample) (*Sample, error) {
 		return nil, errCorruptSample
 	}
 	r := d.sparse(sparseFields(flags, int(perCPU)))
-	s.cpus = int(r.delta(uint64(ref.cpus)))
+	s.CPUs = int(r.delta(uint64(ref.CPUs)))
 	c, rc := &s.CPU, &ref.CPU
 	c.UsageTotal, c.UsageUser, c.UsageSystem = rc.UsageTotal, rc.UsageUser, rc.UsageSystem
 	c.Periods, c.ThrottledPeriods, c.ThrottledTime = rc.Periods, rc.ThrottledPeriods, rc.ThrottledTime
@@ -529,4 +529,11 @@ func (d *sampleDecoder) network(s, ref *Sample) {
 		d.deltas(&iface.RxBytes, &iface.RxPackets, &iface.RxErrors, &iface.RxDropped,
 			&iface.TxBytes, &iface.TxPackets, &iface.TxErrors, &iface.TxDropped)
 	}
+}
+
+// sampleBlock is a sample and the pressure stats it points to, allocated
+// as one object instead of four.
+type sampleBlock struct {
+	Sample
+	psi [3]PSIStats
 }

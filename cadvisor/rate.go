@@ -28,8 +28,8 @@ func NanoCores(prev, cur *Sample) (uint64, bool) {
 	elapsed := cur.Timestamp.Sub(prev.Timestamp).Nanoseconds()
 	delta := cur.CPU.UsageTotal - prev.CPU.UsageTotal
 	rate := uint64(float64(delta) / float64(elapsed) * 1e9)
-	if cur.cpus > 0 {
-		rate = min(rate, uint64(cur.cpus)*1e9)
+	if cur.CPUs > 0 {
+		rate = min(rate, uint64(cur.CPUs)*1e9)
 	}
 	return rate, true
 }

@@ -24,9 +24,9 @@ type Sample struct {
 	// Network is filled for the root cgroup (pid 1's namespace) and for pod
 	// cgroups (the namespace of a process in the pod); nil otherwise.
 	Network *NetworkStats
-	// cpus is the machine's CPU count when the sample was read, 0 when
-	// unknown: NanoCores never reports more than cpus × 1e9.
-	cpus int
+	// CPUs is the machine's CPU count when the sample was read, 0 when
+	// unknown: NanoCores never reports more than CPUs × 1e9.
+	CPUs int
 }
 
 // CPUStats holds cumulative counters in nanoseconds.
@@ -132,7 +132,8 @@ type IOOps uint8
 // Has reports whether op is in the set.
 func (s IOOps) Has(op IOOp) bool { return s&(1<<op) != 0 }
 
-func (s *IOOps) add(op IOOp) { *s |= 1 << op }
+// Add puts op in the set.
+func (s *IOOps) Add(op IOOp) { *s |= 1 << op }
 
 // DiskIO is the cumulative I/O of one cgroup on one block device.
 type DiskIO struct {
@@ -201,10 +202,16 @@ type CgroupInfo struct {
 	// oldest first: what rates, summaries and metrics read. AllSamples adds
 	// the older ones the collector keeps for the retention window.
 	Samples []*Sample
-	// history holds the samples before Samples, oldest first, encoded
-	// relative to each other and to Samples[0] (history.go); nil for a
+	// History holds the samples before Samples, oldest first, encoded
+	// relative to each other and to Samples[0] (history.go); empty for a
 	// CgroupInfo built by hand.
-	history []byte
+	History History
+}
+
+// History is a cgroup's samples before its newest two, encoded (history.go)
+// by a SampleRing; the zero value holds none. It is immutable.
+type History struct {
+	records []byte
 }
 
 // AllSamples returns every retained sample oldest first: the older ones,
@@ -215,10 +222,10 @@ func (ci *CgroupInfo) AllSamples() []*Sample {
 	if ci == nil {
 		return nil
 	}
-	if len(ci.history) == 0 || len(ci.Samples) == 0 {
+	if len(ci.History.records) == 0 || len(ci.Samples) == 0 {
 		return append([]*Sample(nil), ci.Samples...)
 	}
-	return append(decodeHistory(ci.history, ci.Samples[0], len(ci.Samples)), ci.Samples...)
+	return append(decodeHistory(ci.History.records, ci.Samples[0], len(ci.Samples)), ci.Samples...)
 }
 
 // SampleCount is how many samples AllSamples returns, without decoding.
@@ -226,7 +233,7 @@ func (ci *CgroupInfo) SampleCount() int {
 	if ci == nil {
 		return 0
 	}
-	return countRecords(ci.history) + len(ci.Samples)
+	return countRecords(ci.History.records) + len(ci.Samples)
 }
 
 // Latest returns the newest sample or nil.

@@ -10,6 +10,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/collector"
 )
 
 // EventFeedConfig configures NewEventFeed.
@@ -92,7 +93,7 @@ func NewEventFeed(cfg EventFeedConfig) *EventFeed {
 // CgroupChanged records discovery's addition or removal of a cgroup as a
 // containerCreation or containerDeletion event. It is the collector's
 // Config.OnCgroupEvent and never blocks.
-func (f *EventFeed) CgroupChanged(change cadvisor.CgroupEvent) {
+func (f *EventFeed) CgroupChanged(change collector.CgroupEvent) {
 	ev := cadvisor.Event{Type: cadvisor.EventContainerCreation, Cgroup: change.Name, Time: change.Time}
 	if change.Removed {
 		ev.Type, ev.ExitCode = cadvisor.EventContainerDeletion, -1

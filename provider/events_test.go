@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/collector"
 )
 
 const (
@@ -68,7 +69,7 @@ func (fx *feedFixture) tick(view *cadvisor.View, pods []corev1.Pod, identity *ru
 }
 
 func (fx *feedFixture) cgroup(name string, removed bool) {
-	fx.feed.CgroupChanged(cadvisor.CgroupEvent{Name: name, Removed: removed, Time: fx.now})
+	fx.feed.CgroupChanged(collector.CgroupEvent{Name: name, Removed: removed, Time: fx.now})
 }
 
 // events renders what the store holds: type, cgroup's last element,
@@ -338,7 +339,7 @@ func TestTickFeedsEvents(t *testing.T) {
 		Events: feed,
 		Logger: klog.Background(),
 	})
-	feed.CgroupChanged(cadvisor.CgroupEvent{Name: "/kubepods/pod" + uid, Time: time.Now()})
+	feed.CgroupChanged(collector.CgroupEvent{Name: "/kubepods/pod" + uid, Time: time.Now()})
 	all := cadvisor.EventQuery{Types: cadvisor.EventTypes(), Max: -1}
 	if got := feed.Query(all); len(got) != 0 {
 		t.Fatalf("before the tick: %+v, want the pod's creation waiting for its name", got)

@@ -34,9 +34,9 @@ type Config struct {
 	// Interval is the housekeeping period.
 	Interval time.Duration
 	Sampler  CgroupSampler
-	// FsStats is statfs of a directory (cadvisor.DirFsStats).
+	// FsStats is statfs of a directory (collector.DirFsStats).
 	FsStats func(path string) (cadvisor.FsStats, error)
-	// Rlimit reads the node's process limits (cadvisor.ReadRlimit).
+	// Rlimit reads the node's process limits (collector.ReadRlimit).
 	Rlimit func() cadvisor.Rlimit
 	// PodRoot is the cgroup holding all pods ("/kubepods", "/kubepods.slice").
 	PodRoot string

@@ -9,6 +9,7 @@ import (
 	cadvisorapi "github.com/google/cadvisor/info/v1"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/collector"
 )
 
 // fixtureContainer is a container cgroup of the collector's v2 fixture tree.
@@ -19,8 +20,8 @@ const fixtureContainer = "/kubepods/burstable/pod5c0ffee0-1111-4222-8333-4444555
 // must still serve every retained sample (num_stats, time ranges), oldest
 // first, and the newest one when asked for one.
 func TestLegacyServesRetainedHistory(t *testing.T) {
-	root := filepath.Join("..", "cadvisor", "testdata", "v2")
-	collector, err := cadvisor.New(cadvisor.Config{
+	root := filepath.Join("..", "collector", "testdata", "v2")
+	sampler, err := collector.New(collector.Config{
 		CgroupMount: filepath.Join(root, "cgroup"), ProcRoot: filepath.Join(root, "proc"), SysRoot: filepath.Join(root, "sys"),
 		Tracked: []string{"/kubepods"}, RescanInterval: time.Hour, Interval: time.Second, Retention: time.Minute,
 	})
@@ -29,13 +30,13 @@ func TestLegacyServesRetainedHistory(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := collector.Start(ctx); err != nil {
+	if err := sampler.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	const passes = 5
 	var view *cadvisor.View
 	for range passes {
-		view = collector.Housekeep(ctx)
+		view = sampler.Housekeep(ctx)
 	}
 	legacy := NewCgroups(view, nil, nil)
 

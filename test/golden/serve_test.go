@@ -14,6 +14,7 @@ import (
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/collector"
 	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 	"github.com/kubelet-stats-server/kubelet-stats-server/server"
 )
@@ -36,12 +37,12 @@ func serveTree(t *testing.T, root, mount string, m *Manifest) http.Handler {
 	logs := &logLines{}
 	logger := funcr.New(logs.add, funcr.Options{Verbosity: 2})
 	procRoot, sysRoot := filepath.Join(root, "proc"), filepath.Join(root, "sys")
-	machine, err := cadvisor.ReadMachine(procRoot, sysRoot)
+	machine, err := collector.ReadMachine(procRoot, sysRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
 	system := systemCgroups(t, procRoot, m)
-	collector, err := cadvisor.New(cadvisor.Config{
+	sampler, err := collector.New(collector.Config{
 		CgroupMount:    mount,
 		ProcRoot:       procRoot,
 		SysRoot:        sysRoot,
@@ -54,7 +55,7 @@ func serveTree(t *testing.T, root, mount string, m *Manifest) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := collector.Start(t.Context()); err != nil {
+	if err := sampler.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	podLogs := filepath.Join(root, "var", "log", "pods")
@@ -64,9 +65,9 @@ func serveTree(t *testing.T, root, mount string, m *Manifest) http.Handler {
 		RootDir:          filepath.Join(root, "var", "lib", "kubelet"),
 		SystemCgroups:    system,
 		Interval:         time.Second,
-		Sampler:          collector,
+		Sampler:          sampler,
 		FsStats:          capturedFs(m.RootFs),
-		Rlimit:           func() cadvisor.Rlimit { return cadvisor.ReadRlimit(procRoot) },
+		Rlimit:           func() cadvisor.Rlimit { return collector.ReadRlimit(procRoot) },
 		PodRoot:          podCgroupRoot(m.CgroupDriver),
 		Machine:          machine,
 		StatsSource:      provider.StatsSourceCollector,

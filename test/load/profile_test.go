@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 	"github.com/kubelet-stats-server/kubelet-stats-server/cmd/kubelet-stats-server/app"
+	"github.com/kubelet-stats-server/kubelet-stats-server/collector"
 	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 	"github.com/kubelet-stats-server/kubelet-stats-server/server"
 	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
@@ -49,14 +50,14 @@ func TestProfile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	podRoot := parent + "/kubepods"
-	collector, err := cadvisor.New(cadvisor.Config{Tracked: []string{podRoot}, RescanInterval: time.Hour})
+	sampler, err := collector.New(collector.Config{Tracked: []string{podRoot}, RescanInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := collector.Start(ctx); err != nil {
+	if err := sampler.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	machine, err := cadvisor.ReadMachine("/proc", "/sys")
+	machine, err := collector.ReadMachine("/proc", "/sys")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,9 +66,9 @@ func TestProfile(t *testing.T) {
 		RootDir:       t.TempDir(),
 		SystemCgroups: []provider.SystemCgroup{{Name: statsapi.SystemContainerPods, Cgroup: podRoot}},
 		Interval:      10 * time.Second,
-		Sampler:       collector,
-		FsStats:       cadvisor.DirFsStats,
-		Rlimit:        func() cadvisor.Rlimit { return cadvisor.ReadRlimit("/proc") },
+		Sampler:       sampler,
+		FsStats:       collector.DirFsStats,
+		Rlimit:        func() cadvisor.Rlimit { return collector.ReadRlimit("/proc") },
 		PodRoot:       podRoot,
 		Machine:       machine,
 		PodLogsDir:    t.TempDir(),

@@ -15,6 +15,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/collector"
 	"github.com/kubelet-stats-server/kubelet-stats-server/cri"
 	"github.com/kubelet-stats-server/kubelet-stats-server/internal/kubeclient"
 	"github.com/kubelet-stats-server/kubelet-stats-server/internal/version"
@@ -101,7 +102,7 @@ func startRegistration(ctx context.Context, logger klog.Logger, opts *Options, m
 		KubeletPort: int32(opts.Secure.Port),
 		Machine:     machine,
 		RootFsCapacity: func() (uint64, error) {
-			fs, err := cadvisor.DirFsStats(existingDir(rootDir))
+			fs, err := collector.DirFsStats(existingDir(rootDir))
 			return fs.Capacity, err
 		},
 		RuntimeVersion: runtimeVersion(ctx, logger, runtime),

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/analyzer"
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/collector"
 	"github.com/kubelet-stats-server/kubelet-stats-server/cri"
 	"github.com/kubelet-stats-server/kubelet-stats-server/internal/version"
 	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
@@ -62,13 +63,13 @@ func Run(ctx context.Context, opts *Options) error {
 	started := time.Now()
 	logger := klog.Background()
 	logger.Info("Starting kubelet-stats-server", "version", version.Get().String())
-	machine, err := cadvisor.ReadMachine(opts.ProcRoot, "/sys")
+	machine, err := collector.ReadMachine(opts.ProcRoot, "/sys")
 	if err != nil {
 		return fmt.Errorf("read machine facts: %w", err)
 	}
 	systemCgroups := resolveSystemCgroups(logger, opts)
 	events := newEventFeed(ctx, logger, opts)
-	collector, err := cadvisor.New(cadvisor.Config{
+	sampler, err := collector.New(collector.Config{
 		CgroupMount: opts.CgroupMount,
 		ProcRoot:    opts.ProcRoot,
 		SysRoot:     "/sys",
@@ -82,10 +83,10 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return fmt.Errorf("create cgroup collector: %w", err)
 	}
-	if err := collector.Start(ctx); err != nil {
+	if err := sampler.Start(ctx); err != nil {
 		return fmt.Errorf("start cgroup collector: %w", err)
 	}
-	logger.Info("Cgroup collector started", "hierarchy", collector.Hierarchy(), "systemCgroups", systemCgroups)
+	logger.Info("Cgroup collector started", "hierarchy", sampler.Hierarchy(), "systemCgroups", systemCgroups)
 
 	runtime, err := dialRuntime(ctx, logger, opts)
 	if err != nil {
@@ -104,9 +105,9 @@ func Run(ctx context.Context, opts *Options) error {
 		RootDir:       opts.RootDir,
 		SystemCgroups: systemCgroups,
 		Interval:      opts.HousekeepingInterval,
-		Sampler:       collector,
-		FsStats:       cadvisor.DirFsStats,
-		Rlimit:        func() cadvisor.Rlimit { return cadvisor.ReadRlimit(opts.ProcRoot) },
+		Sampler:       sampler,
+		FsStats:       collector.DirFsStats,
+		Rlimit:        func() cadvisor.Rlimit { return collector.ReadRlimit(opts.ProcRoot) },
 		PodRoot:       podRoot(systemCgroups),
 		Runtime:       runtimeService(runtime),
 		Machine:       machine,
@@ -127,7 +128,7 @@ func Run(ctx context.Context, opts *Options) error {
 	// After the ports: the node is marked NotReady on the way out.
 	defer registration.stop()
 	go func() {
-		if err := cadvisor.WatchOOMKills(ctx, registration.recordOOMKill(recordOOMKills(stats.RecordOOMKill, events.RecordOOMKill))); err != nil {
+		if err := collector.WatchOOMKills(ctx, registration.recordOOMKill(recordOOMKills(stats.RecordOOMKill, events.RecordOOMKill))); err != nil {
 			// Without /dev/kmsg (an unprivileged container) only the OOM
 			// kill log and counter are missing; the cgroups' own OOM
 			// counters still feed the stats.

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/collector"
 	"github.com/kubelet-stats-server/kubelet-stats-server/test/golden"
 )
 
@@ -154,7 +154,7 @@ func readRootFs(_ string, m *golden.Manifest) error {
 	if !isDir(path) {
 		path = "/"
 	}
-	fs, err := cadvisor.DirFsStats(path)
+	fs, err := collector.DirFsStats(path)
 	if err != nil {
 		return err
 	}

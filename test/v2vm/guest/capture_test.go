@@ -27,7 +27,7 @@ const captureEnv = "KSS_V2VM_CAPTURE"
 // one whose container was OOM-killed) and a process named kubelet, then
 // archives what the server reads on such a node: the cgroup files of the
 // root, of system.slice and of the pod tree, the /proc and /sys files of
-// cadvisor.ReadMachine, ReadRlimit and the collector (with the processes of
+// collector.ReadMachine, ReadRlimit and the collector (with the processes of
 // those cgroups), /etc/machine-id and /etc/os-release. Paths in the archive
 // are relative to /, so the server can be pointed at an unpacked copy
 // (--cgroup-mount=<dir>/sys/fs/cgroup, --proc-root=<dir>/proc). The archive
@@ -127,7 +127,7 @@ func captureManifest(lay layout, podsRoot, kubelet string, pods ...*framework.Po
 	return b.String()
 }
 
-// procFiles and sysFiles are what cadvisor.ReadMachine, ReadRlimit and the
+// procFiles and sysFiles are what collector.ReadMachine, ReadRlimit and the
 // collector read outside the cgroup tree (globs, relative to /).
 func procFiles() []string {
 	return []string{"proc/stat", "proc/meminfo", "proc/cpuinfo", "proc/loadavg", "proc/uptime", "proc/version",

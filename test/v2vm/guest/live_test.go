@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
+	"github.com/kubelet-stats-server/kubelet-stats-server/collector"
 	"github.com/kubelet-stats-server/kubelet-stats-server/test/e2e/framework"
 )
 
@@ -62,14 +63,14 @@ func TestLiveCollector(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	logger, sink := newErrorLogger()
-	c, err := cadvisor.New(cadvisor.Config{Tracked: []string{tr.root}, RescanInterval: time.Hour, Interval: time.Second, Logger: logger})
+	c, err := collector.New(collector.Config{Tracked: []string{tr.root}, RescanInterval: time.Hour, Interval: time.Second, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if c.Hierarchy() != cadvisor.HierarchyV2 {
+	if c.Hierarchy() != collector.HierarchyV2 {
 		t.Fatalf("Hierarchy() = %v, want v2", c.Hierarchy())
 	}
 	first := c.Housekeep(ctx)
@@ -393,13 +394,13 @@ func checkWorkloads(t *testing.T, view *cadvisor.View, containers map[string]str
 // testOOMKill has the kernel OOM-kill a hog under a 16 MiB swapless limit
 // and expects the kill in memory.events (the sample's OOMKills) and in
 // /dev/kmsg (WatchOOMKills), with the cgroup named.
-func testOOMKill(t *testing.T, ctx context.Context, c *cadvisor.Collector, tr *tree, cgroup string) {
+func testOOMKill(t *testing.T, ctx context.Context, c *collector.Collector, tr *tree, cgroup string) {
 	kills := make(chan cadvisor.OOMKill, 16)
 	watchCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	watching := make(chan error, 1)
 	go func() {
-		watching <- cadvisor.WatchOOMKills(watchCtx, func(k cadvisor.OOMKill) { kills <- k })
+		watching <- collector.WatchOOMKills(watchCtx, func(k cadvisor.OOMKill) { kills <- k })
 	}()
 	// The watcher seeks to the end of kmsg before reading: give it a pass
 	// of the collector's worth of time to get there before the kill.
