@@ -86,6 +86,17 @@ golden-import:
 diff: deps
 	KSS_DIFF=1 $(GO) test -count=1 -v -timeout 40m ./test/diff/
 
+# The kubelet side by side (test/diff TestSideBySide, docs/performance.md): a
+# real kubelet v1.36.3 (maxPods: 500; KSS_KUBELET=<binary> skips its 7-minute
+# build) and this server on one containerd over static pods of 3 sleeping
+# containers, grown to 100, 250 and 500 (KSS_LOAD_PODS), both summaries timed
+# alternately (KSS_SIDE_BY_SIDE_REQUESTS each, 200), with the CPU and RSS of
+# the kubelet, ours and containerd. About 40 minutes; KSS_LOAD_REPORT=<file>
+# keeps the table. Run it on a quiet machine.
+.PHONY: bench-kubelet
+bench-kubelet: deps
+	KSS_SIDE_BY_SIDE=1 KSS_LOAD_PODS=$${KSS_LOAD_PODS:-100,250,500} $(GO) test -count=1 -v -run 'TestSideBySide$$' -timeout 150m ./test/diff/
+
 # The browser tier (test/browser): headless Chromium, Debian's chromium
 # package, driven by chromedp, opens the page the real binary serves on "/"
 # over real containerd pods. Screenshots go to bin/artifacts (KSS_ARTIFACTS).

@@ -4,6 +4,12 @@
 // times allow) and their /metrics/resource and /metrics/cadvisor families. It builds the kubelet from source (about 7 minutes on 2
 // cores), so it runs only with KSS_DIFF=1 (make diff); KSS_KUBELET names an
 // already built kubelet binary to skip the build.
+//
+// TestSideBySide (KSS_SIDE_BY_SIDE=1, make bench-kubelet) starts the same
+// kubelet with maxPods: 500 over 100, 250 and 500 static pods and measures
+// its /stats/summary latency, CPU and memory beside ours and containerd's
+// (docs/performance.md). It lives here to share the kubelet's build and
+// start.
 package diff
 
 import (
@@ -42,15 +48,22 @@ const (
 
 var serverBinary string
 
+// sideBySideEnv asks for TestSideBySide, the kubelet's latency and cost
+// beside ours at a node's scale (make bench-kubelet).
+const sideBySideEnv = "KSS_SIDE_BY_SIDE"
+
 func TestMain(m *testing.M) {
-	if os.Getenv("KSS_DIFF") == "" {
-		fmt.Fprintln(os.Stderr, "skipping: the kubelet differential test runs with KSS_DIFF=1 (make diff)")
+	if os.Getenv("KSS_DIFF") == "" && os.Getenv(sideBySideEnv) == "" {
+		fmt.Fprintln(os.Stderr, "skipping: the kubelet tests run with KSS_DIFF=1 (make diff) or KSS_SIDE_BY_SIDE=1 (make bench-kubelet)")
 		os.Exit(0)
 	}
 	os.Exit(framework.Main(func() int { return serverproc.RunTests(m, &serverBinary) }))
 }
 
 func TestSummaryMatchesKubelet(t *testing.T) {
+	if os.Getenv("KSS_DIFF") == "" {
+		t.Skip("the differential test runs with KSS_DIFF=1 (make diff)")
+	}
 	kubelet := kubeletBinary(t)
 	checkKubeletVersion(t, kubelet)
 	// The kubelet makes /kubepods and leaves it behind; one that exists
@@ -64,12 +77,7 @@ func TestSummaryMatchesKubelet(t *testing.T) {
 			t.Errorf("remove the kubelet's /kubepods: %v", err)
 		}
 	})
-	// Its device plugin socket lives at a fixed path whatever --root-dir
-	// says; a /var/lib/kubelet made for it would also change our node fs.
-	if _, err := os.Stat(kubeletDefaultRoot); err == nil {
-		t.Skipf("%s exists: a kubelet runs or ran on this machine", kubeletDefaultRoot)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(kubeletDefaultRoot) })
+	claimKubeletDefaultRoot(t)
 	rt, err := framework.StartContainerd(context.Background(), framework.Options{Logf: t.Logf, PodLogDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("start containerd: %v", err)
@@ -122,23 +130,17 @@ func TestSummaryMatchesKubelet(t *testing.T) {
 type kubeletProcess struct {
 	base                string
 	rootDir, podLogsDir string
+	// manifests is its staticPodPath: a pod file written there is run.
+	manifests string
+	cmd       *exec.Cmd
 }
 
 // startKubelet runs the kubelet standalone (no API server) with a static
 // pod: one container burning 0.2 cores and holding 50 MiB under a 100 MiB
 // limit, writing into an emptyDir.
 func startKubelet(t *testing.T, binary string, rt *framework.Runtime) *kubeletProcess {
-	dir := t.TempDir()
-	k := &kubeletProcess{rootDir: filepath.Join(dir, "root"), podLogsDir: filepath.Join(dir, "pods-logs")}
-	manifests := filepath.Join(dir, "manifests")
-	port := serverproc.FreePort(t)
-	k.base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	for _, d := range []string{k.rootDir, k.podLogsDir, manifests} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeFile(t, filepath.Join(manifests, "work.yaml"), fmt.Sprintf(`apiVersion: v1
+	k := newKubelet(t)
+	writeFile(t, filepath.Join(k.manifests, "work.yaml"), fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %s
@@ -154,6 +156,30 @@ spec:
     volumeMounts: [{name: scratch, mountPath: /scratch}]
   volumes: [{name: scratch, emptyDir: {}}]
 `, podName, podNamespace, framework.WorkImage))
+	k.start(t, binary, rt, "kss-diff", "")
+	return k
+}
+
+// newKubelet makes the directories of a kubelet in a test directory and
+// picks its port.
+func newKubelet(t *testing.T) *kubeletProcess {
+	dir := t.TempDir()
+	k := &kubeletProcess{rootDir: filepath.Join(dir, "root"), podLogsDir: filepath.Join(dir, "pods-logs"),
+		manifests: filepath.Join(dir, "manifests")}
+	for _, d := range []string{k.rootDir, k.podLogsDir, k.manifests} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k
+}
+
+// start runs the kubelet on rt with extraConfig appended to its
+// KubeletConfiguration; it is killed and its mounts removed at cleanup.
+func (k *kubeletProcess) start(t *testing.T, binary string, rt *framework.Runtime, hostname, extraConfig string) {
+	dir := filepath.Dir(k.rootDir)
+	port := serverproc.FreePort(t)
+	k.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	config := filepath.Join(dir, "kubelet.yaml")
 	writeFile(t, config, fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -172,31 +198,48 @@ authentication:
   anonymous: {enabled: true}
   webhook: {enabled: false}
 authorization: {mode: AlwaysAllow}
-`, rt.Endpoint(), manifests, k.podLogsDir, port, serverproc.FreePort(t)))
-	cmd := exec.Command(binary, "--config="+config, "--root-dir="+k.rootDir, "--cert-dir="+filepath.Join(dir, "pki"),
-		"--hostname-override=kss-diff", "-v=2")
+%s`, rt.Endpoint(), k.manifests, k.podLogsDir, port, serverproc.FreePort(t), extraConfig))
+	k.cmd = exec.Command(binary, "--config="+config, "--root-dir="+k.rootDir, "--cert-dir="+filepath.Join(dir, "pki"),
+		"--hostname-override="+hostname, "-v=2")
 	logFile, err := os.Create(filepath.Join(dir, "kubelet.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
+	k.cmd.Stdout, k.cmd.Stderr = logFile, logFile
+	if err := k.cmd.Start(); err != nil {
 		t.Fatalf("start kubelet: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		_ = k.cmd.Process.Kill()
+		_ = k.cmd.Wait()
 		// The kubelet bind-mounts its root dir onto itself (shared mounts).
 		if err := framework.UnmountUnder(dir); err != nil {
 			t.Errorf("unmount the kubelet's mounts: %v", err)
 		}
 		if t.Failed() {
-			if log, err := os.ReadFile(logFile.Name()); err == nil {
-				t.Logf("kubelet log (tail):\n%s", tail(string(log), 60))
-			}
+			t.Logf("kubelet log (tail):\n%s", k.logTail(60))
 		}
 	})
-	return k
+}
+
+// logTail is the end of the kubelet's log, for failure messages.
+func (k *kubeletProcess) logTail(lines int) string {
+	log, err := os.ReadFile(filepath.Join(filepath.Dir(k.rootDir), "kubelet.log"))
+	if err != nil {
+		return err.Error()
+	}
+	return tail(string(log), lines)
+}
+
+// claimKubeletDefaultRoot skips when /var/lib/kubelet exists and removes
+// the one the kubelet makes at cleanup: its device plugin socket lives
+// there whatever --root-dir says, and a /var/lib/kubelet made for it would
+// also change our node fs.
+func claimKubeletDefaultRoot(t *testing.T) {
+	if _, err := os.Stat(kubeletDefaultRoot); err == nil {
+		t.Skipf("%s exists: a kubelet runs or ran on this machine", kubeletDefaultRoot)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(kubeletDefaultRoot) })
 }
 
 // kubeletBinary is KSS_KUBELET or a kubelet built from the published
