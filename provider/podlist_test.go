@@ -570,3 +570,20 @@ func podItems(t testing.TB, snap *snapshot.Snapshot) []corev1.Pod {
 	}
 	return list.Items
 }
+
+// TestTickEncodesTheSummary: the tick publishes the summary's body with
+// it, the kubelet's encoding of exactly that summary.
+func TestTickEncodesTheSummary(t *testing.T) {
+	rootDir := t.TempDir()
+	rt, view := webPod(t, rootDir)
+	p := podListProvider(rootDir, rt, view)
+	p.Tick(context.Background())
+	snap := p.Current()
+	want, err := snapshot.EncodeSummary(snap.Summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Summary.Pods) == 0 || string(snap.SummaryBody) != string(want) {
+		t.Errorf("summary body = %.200s\nwant the encoded summary %.200s", snap.SummaryBody, want)
+	}
+}

@@ -171,6 +171,9 @@ func (p *Provider) Tick(ctx context.Context) {
 		p.cfg.Logger.Error(err, "Housekeeping tick did not produce a snapshot; keeping the previous one")
 		return
 	}
+	if snap.SummaryBody, err = snapshot.EncodeSummary(snap.Summary); err != nil {
+		p.cfg.Logger.Error(err, "Failed to encode the summary; requests will encode it")
+	}
 	snap.Cgroups = snapshot.NewCgroups(view, p.cfg.Machine, inv.pods)
 	statusCtx, cancel := p.statusContext(ctx)
 	podObjects := p.addPodList(statusCtx, view, inv, snap)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -13,12 +12,8 @@ import (
 // summaryEncoder turns a Summary into a response body.
 type summaryEncoder func(*statsapi.Summary) ([]byte, error)
 
-// encodeSummary encodes like the kubelet's response.WriteAsJson with
-// go-restful's default PrettyPrintResponses: one-space indentation and no
-// trailing newline.
-func encodeSummary(s *statsapi.Summary) ([]byte, error) {
-	return json.MarshalIndent(s, "", " ")
-}
+// encodeSummary encodes like the kubelet (snapshot.EncodeSummary).
+func encodeSummary(s *statsapi.Summary) ([]byte, error) { return snapshot.EncodeSummary(s) }
 
 // summaryBodies caches the encoded bodies of the newest snapshot a request
 // has asked for, so that every request for one snapshot shares one encoding
@@ -44,9 +39,13 @@ func newSummaryBodies(encode summaryEncoder) *summaryBodies {
 	return &summaryBodies{encode: encode}
 }
 
-// body returns the encoded full or CPU-and-memory summary of snap. The
-// returned slice is shared: callers must not modify it.
+// body returns the encoded full or CPU-and-memory summary of snap: the
+// full one as the tick encoded it where it did. The returned slice is
+// shared: callers must not modify it.
 func (b *summaryBodies) body(snap *snapshot.Snapshot, onlyCPUAndMemory bool) ([]byte, error) {
+	if !onlyCPUAndMemory && snap.SummaryBody != nil {
+		return snap.SummaryBody, nil
+	}
 	bodies := b.cache.entry(snap.Generation)
 	if onlyCPUAndMemory {
 		return bodies.cpuAndMemory.get(b.encoder(snap.CPUAndMemory))

@@ -217,3 +217,26 @@ func TestCachesDoNotKeepSnapshots(t *testing.T) {
 	}
 	runtime.KeepAlive(h) // the caches live as long as the handler
 }
+
+// TestSummaryBodyFromTheTick: a snapshot that carries the tick's encoding
+// of its summary is answered with it, whoever asks first, and the
+// CPU-and-memory mode is still encoded on demand.
+func TestSummaryBodyFromTheTick(t *testing.T) {
+	var encodes atomic.Int64
+	bodies := newSummaryBodies(func(s *statsapi.Summary) ([]byte, error) {
+		encodes.Add(1)
+		return encodeSummary(s)
+	})
+	tickBody := must(encodeSummary(craftedSummary()))
+	snap := &snapshot.Snapshot{Generation: 1, Summary: craftedSummary(), SummaryBody: tickBody, CPUAndMemory: cpuAndMemorySummary()}
+	if got := must(bodies.body(snap, false)); &got[0] != &tickBody[0] {
+		t.Error("the full summary was not answered with the tick's body")
+	}
+	if encodes.Load() != 0 {
+		t.Errorf("%d encodings of a summary the tick encoded", encodes.Load())
+	}
+	must(bodies.body(snap, true))
+	if encodes.Load() != 1 {
+		t.Errorf("%d encodings for the CPU-and-memory mode, want 1", encodes.Load())
+	}
+}

@@ -20,6 +20,12 @@ type Snapshot struct {
 	Time time.Time
 	// Summary is the full /stats/summary answer.
 	Summary *statsapi.Summary
+	// SummaryBody is Summary encoded (EncodeSummary) by the tick that built
+	// it, so that no request pays for the encoding: a client polling less
+	// often than the tick (metrics-server every 15 s) would otherwise meet a
+	// new snapshot, and 40 ms of encoding at 500 pods, at every request. Nil
+	// when the tick could not encode it; the server then encodes on demand.
+	SummaryBody []byte
 	// CPUAndMemory is the /stats/summary?only_cpu_and_memory=true answer
 	// (kubelet GetCPUAndMemoryStats), also the source of /metrics/resource.
 	CPUAndMemory *statsapi.Summary
@@ -48,4 +54,11 @@ func (s *Snapshot) PodList() (*corev1.PodList, error) {
 		return nil, fmt.Errorf("decode the pod list of snapshot %d: %w", s.Generation, err)
 	}
 	return list, nil
+}
+
+// EncodeSummary encodes a summary as the kubelet's response.WriteAsJson
+// with go-restful's default PrettyPrintResponses does: one-space
+// indentation and no trailing newline.
+func EncodeSummary(s *statsapi.Summary) ([]byte, error) {
+	return json.MarshalIndent(s, "", " ")
 }
