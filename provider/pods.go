@@ -68,7 +68,10 @@ type podAssembly struct {
 // the cpu-and-memory variant): identity from CRI, cpu/memory/swap/io from our
 // collector wherever it sees the cgroup, CRI's values otherwise. A pod is
 // listed when one of its running containers has CRI stats or a cgroup.
-func buildPodsFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodStats) {
+// statsWanted is set when a running container is missing from the runtime's
+// stats (started since they were asked) or has no cgroup (its cpu and
+// memory are the runtime's): the next tick refreshes them then.
+func buildPodsFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodStats, statsWanted bool) {
 	sandboxes, containers := in.inventory.sandboxIDs, in.inventory.running
 	statsByID := make(map[string]*runtimeapi.ContainerStats, len(in.runtime.containerStats))
 	for _, stats := range in.runtime.containerStats {
@@ -86,9 +89,10 @@ func buildPodsFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodStats) {
 		if !found {
 			continue
 		}
-		stats := statsByID[container.Id]
+		stats, cgroup := statsByID[container.Id], in.inventory.index.byContainerID[container.Id]
+		statsWanted = statsWanted || stats == nil || cgroup == nil
 		if stats == nil {
-			if in.inventory.index.byContainerID[container.Id] == nil {
+			if cgroup == nil {
 				continue // nothing measured it yet
 			}
 			// Runtime stats are refreshed beside the tick; a container
@@ -111,7 +115,7 @@ func buildPodsFromRuntime(in podAssembly) (full, cpuMem []statsapi.PodStats) {
 		full = append(full, pod.full)
 		cpuMem = append(cpuMem, pod.cpuMem)
 	}
-	return full, cpuMem
+	return full, cpuMem, statsWanted
 }
 
 func newPodBuild(sandbox *runtimeapi.PodSandbox) *podBuild {

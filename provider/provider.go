@@ -47,6 +47,10 @@ type Config struct {
 	Machine *cadvisor.Machine
 	// StatsSource is StatsSourceCollector (default) or StatsSourceCRI.
 	StatsSource string
+	// RuntimeStatsPeriod is how often the collector mode asks the runtime
+	// for its container stats when no running container needs them sooner
+	// (runtimeRefresh.statsDue); 0 asks at every tick.
+	RuntimeStatsPeriod time.Duration
 	// PodLogsDir is the kubelet's pod log root (/var/log/pods) and
 	// ContainerLogsDir its symlink farm (/var/log/containers).
 	PodLogsDir       string
@@ -82,6 +86,9 @@ type Provider struct {
 	// the newest good ones, served while the runtime fails or hangs.
 	lastIdentity *runtimeIdentity
 	lastStats    *runtimeStats
+	// runtimeStatsWanted asks the next tick to refresh the runtime's stats
+	// whatever their period (podList.statsWanted).
+	runtimeStatsWanted bool
 	// podStatuses are the runtime statuses behind the published /pods,
 	// which the next tick reuses for sandboxes and containers whose state
 	// did not change.
@@ -145,7 +152,7 @@ func (p *Provider) Tick(ctx context.Context) {
 	start := time.Now()
 	var round *runtimeRound
 	if p.runtime != nil {
-		round = p.runtime.begin(ctx)
+		round = p.runtime.begin(ctx, start, p.runtimeStatsWanted)
 	}
 	view := p.cfg.Sampler.Housekeep(ctx)
 	if round != nil {
@@ -165,7 +172,7 @@ func (p *Provider) Tick(ctx context.Context) {
 	}
 	inv := p.takeInventory(view)
 	pods := p.buildPods(inv, in.rootFs, start)
-	in.imageFs = pods.imageFs
+	in.imageFs, p.runtimeStatsWanted = pods.imageFs, pods.statsWanted
 	snap, err := p.build(in, pods.full, pods.cpuAndMemory)
 	if err != nil {
 		p.cfg.Logger.Error(err, "Housekeeping tick did not produce a snapshot; keeping the previous one")
@@ -257,7 +264,7 @@ func (p *Provider) buildPods(inv *inventory, rootFs *cadvisor.FsStats, now time.
 	if state.strict {
 		pods.full, pods.cpuAndMemory = buildPodsStrictlyFromRuntime(in)
 	} else {
-		pods.full, pods.cpuAndMemory = buildPodsFromRuntime(in)
+		pods.full, pods.cpuAndMemory, pods.statsWanted = buildPodsFromRuntime(in)
 	}
 	p.rates.expire(now)
 	pods.imageFs = imageFsStats(state.imageFs, in.host)
@@ -270,6 +277,9 @@ func (p *Provider) buildPods(inv *inventory, rootFs *cadvisor.FsStats, now time.
 type podList struct {
 	full, cpuAndMemory []statsapi.PodStats
 	imageFs            *statsapi.FsStats
+	// statsWanted says the next tick refreshes the runtime's stats
+	// whatever their period (buildPodsFromRuntime).
+	statsWanted bool
 }
 
 func (l podList) sort() {

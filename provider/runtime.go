@@ -40,10 +40,12 @@ type runtimeIdentity struct {
 }
 
 // runtimeStats is the runtime's own measurements. containerd answers
-// ListContainerStats with one shim round trip per container (about 600 ms
-// at 100 containers on the test machine), so they are refreshed beside the
-// tick rather than inside it, and the tick waits for them only while it has
-// none.
+// ListContainerStats with one shim round trip per container, whose shim
+// reads the container's cgroups again (about 600 ms at 100 containers on
+// the test machine, and a quarter of a core at 500 pods every 10 s), so
+// they are refreshed beside the tick rather than inside it, the tick waits
+// for them only while it has none, and in the collector mode they are
+// refreshed only as often as statsDue says.
 type runtimeStats struct {
 	// strict is set when sandboxStats came from ListPodSandboxStats
 	// (--stats-source=cri); containerStats is empty then.
@@ -116,15 +118,22 @@ type runtimeRefresh struct {
 
 	identity refresher[*runtimeIdentity]
 	stats    refresher[*runtimeStats]
+
+	// statsPeriod is how often the collector mode refreshes the stats
+	// when nothing makes them due sooner (statsDue); statsStarted is when
+	// the newest refresh began. Only the tick goroutine touches them.
+	statsPeriod  time.Duration
+	statsStarted time.Time
 }
 
 func newRuntimeRefresh(cfg Config, m *metrics) *runtimeRefresh {
 	return &runtimeRefresh{
-		runtime: cfg.Runtime,
-		wantCRI: cfg.StatsSource == StatsSourceCRI,
-		budget:  runtimeWait(cfg.Interval),
-		logger:  cfg.Logger,
-		metrics: m,
+		runtime:     cfg.Runtime,
+		wantCRI:     cfg.StatsSource == StatsSourceCRI,
+		budget:      runtimeWait(cfg.Interval),
+		logger:      cfg.Logger,
+		metrics:     m,
+		statsPeriod: cfg.RuntimeStatsPeriod,
 	}
 }
 
@@ -139,14 +148,34 @@ type runtimeRound struct {
 	identity, stats <-chan struct{}
 }
 
-// begin starts the refreshes not already in flight; they run on ctx.
-func (r *runtimeRefresh) begin(ctx context.Context) *runtimeRound {
-	return &runtimeRound{
+// begin starts the refreshes not already in flight, the stats only when
+// due (statsDue); they run on ctx. statsWanted says the last tick met a
+// running container that needs fresh stats (podList.statsWanted).
+func (r *runtimeRefresh) begin(ctx context.Context, now time.Time, statsWanted bool) *runtimeRound {
+	round := &runtimeRound{
 		refresh:  r,
 		ctx:      ctx,
 		identity: r.identity.start(ctx, r.refreshIdentity),
-		stats:    r.stats.start(ctx, r.refreshStats),
 	}
+	if r.statsDue(now, statsWanted) {
+		if round.stats = r.stats.start(ctx, r.refreshStats); round.stats != nil {
+			r.statsStarted = now
+		}
+	}
+	return round
+}
+
+// statsDue says whether a tick refreshes the runtime's stats. From
+// ListPodSandboxStats (--stats-source=cri) they are the pods' only stats:
+// every tick. In the collector mode they only give the writable layer's
+// usage, which containerd itself refreshes every 10 s and which joins the
+// volumes (measured every --volume-stats-agg-period) in ephemeral storage,
+// and the cpu and memory of containers without a cgroup: once per
+// statsPeriod, and at every tick while a running container needs fresh
+// ones (statsWanted).
+func (r *runtimeRefresh) statsDue(now time.Time, statsWanted bool) bool {
+	newest := r.stats.newest()
+	return newest == nil || newest.strict || statsWanted || now.Sub(r.statsStarted) >= r.statsPeriod
 }
 
 // answers waits the budget at most and returns the newest answers: the pod

@@ -33,6 +33,7 @@ type Options struct {
 	ContainerRuntimeEndpoint string
 	RuntimeRequestTimeout    time.Duration
 	StatsSource              string
+	RuntimeStatsPeriod       time.Duration
 	PodLogsDir               string
 	VolumeStatsAggPeriod     time.Duration
 
@@ -59,6 +60,7 @@ func NewOptions() *Options {
 
 		RuntimeRequestTimeout: 2 * time.Minute,
 		StatsSource:           provider.StatsSourceCollector,
+		RuntimeStatsPeriod:    time.Minute,
 		PodLogsDir:            "/var/log/pods",
 		VolumeStatsAggPeriod:  time.Minute,
 
@@ -101,6 +103,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Timeout of every container runtime call (lists, stats, image filesystem, the probe's Version), as in the kubelet. They run beside the housekeeping tick, which waits for them at most a quarter of --housekeeping-interval (1s at most) and otherwise publishes with the last good answers: a slow runtime never delays snapshots.")
 	fs.StringVar(&o.StatsSource, "stats-source", o.StatsSource,
 		"Where pod and container cpu, memory, swap and io come from: \"collector\" (our cgroup collector, CRI for identity and filesystems; the kubelet's default) or \"cri\" (everything from ListPodSandboxStats, the kubelet's PodAndContainerStatsFromCRI; falls back to collector when the runtime lacks it).")
+	fs.DurationVar(&o.RuntimeStatsPeriod, "runtime-stats-period", o.RuntimeStatsPeriod,
+		"How often, with --stats-source=collector, the runtime is asked for its container stats (ListContainerStats), which then give only the writable layer's usage (rootfs) and the cpu and memory of containers without a cgroup: every tick while a running container is missing from them or has no cgroup, otherwise once per period. 0 asks every tick. With --stats-source=cri they are asked every tick.")
 	fs.StringVar(&o.PodLogsDir, "pod-logs-dir", o.PodLogsDir,
 		"The kubelet's pod log directory (<dir>/<namespace>_<pod>_<uid>/<container>/), measured for container logs and ephemeral storage.")
 	fs.DurationVar(&o.VolumeStatsAggPeriod, "volume-stats-agg-period", o.VolumeStatsAggPeriod,
@@ -140,6 +144,9 @@ func (o *Options) Validate() error {
 	}
 	if o.HousekeepingInterval <= 0 {
 		return fmt.Errorf("--housekeeping-interval %s: must be positive", o.HousekeepingInterval)
+	}
+	if o.RuntimeStatsPeriod < 0 {
+		return fmt.Errorf("--runtime-stats-period %s: must not be negative", o.RuntimeStatsPeriod)
 	}
 	if o.StatsRetention < o.HousekeepingInterval {
 		return fmt.Errorf("--stats-retention %s: must be at least --housekeeping-interval (%s) so that rates have two samples",

@@ -33,6 +33,7 @@ func TestValidate(t *testing.T) {
 		{"bad address", func(o *Options) { o.Address = "localhost" }, "--address"},
 		{"port out of range", func(o *Options) { o.ReadOnlyPort = 65536 }, "--read-only-port"},
 		{"bad stats source", func(o *Options) { o.StatsSource = "cadvisor" }, "--stats-source"},
+		{"negative runtime stats period", func(o *Options) { o.RuntimeStatsPeriod = -time.Second }, "--runtime-stats-period"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
