@@ -273,8 +273,6 @@ func (v *View) Get(name string) *CgroupInfo {
 // Available = bavail*bsize.
 type FsStats struct {
 	Timestamp  time.Time
-	Device     string
-	Mountpoint string
 	Capacity   uint64
 	Usage      uint64
 	Available  uint64

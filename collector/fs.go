@@ -2,21 +2,18 @@ package collector
 
 import (
 	"fmt"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
 )
 
 // DirFsStats is statfs of the filesystem holding path, with cAdvisor's
-// GetDirFsInfo semantics (see FsStats). Device and Mountpoint come from
-// /proc/self/mountinfo: the mount of the same device whose mount point is the
-// longest prefix of path. They stay empty when no mount matches; only a
-// failing statfs is an error.
+// GetDirFsInfo semantics (see FsStats), stamped with the time of the call.
+// Device and Mountpoint stay empty: nothing served from it names them, and
+// finding them means parsing /proc/self/mountinfo, thousands of lines on a
+// node with hundreds of pods, at every tick.
 func DirFsStats(path string) (cadvisor.FsStats, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
@@ -24,16 +21,6 @@ func DirFsStats(path string) (cadvisor.FsStats, error) {
 	}
 	out := fsStatsFromStatfs(&st)
 	out.Timestamp = time.Now()
-	var stat unix.Stat_t
-	if err := unix.Stat(path, &stat); err == nil {
-		if mounts, err := procfs.GetMounts(); err == nil {
-			resolved, err := filepath.EvalSymlinks(path)
-			if err != nil {
-				resolved = path
-			}
-			out.Device, out.Mountpoint = mountOf(mounts, unix.Major(stat.Dev), unix.Minor(stat.Dev), resolved)
-		}
-	}
 	return out, nil
 }
 
@@ -47,25 +34,4 @@ func fsStatsFromStatfs(st *unix.Statfs_t) cadvisor.FsStats {
 		Inodes:     st.Files,
 		InodesFree: st.Ffree,
 	}
-}
-
-// mountOf picks, among the mounts of device major:minor, the one whose mount
-// point is the longest prefix of path.
-func mountOf(mounts []*procfs.MountInfo, major, minor uint32, path string) (device, mountpoint string) {
-	want := fmt.Sprintf("%d:%d", major, minor)
-	best := -1
-	for _, m := range mounts {
-		if m.MajorMinorVer != want || !isPathPrefix(m.MountPoint, path) {
-			continue
-		}
-		if len(m.MountPoint) > best {
-			best = len(m.MountPoint)
-			device, mountpoint = m.Source, m.MountPoint
-		}
-	}
-	return device, mountpoint
-}
-
-func isPathPrefix(prefix, path string) bool {
-	return prefix == "/" || path == prefix || strings.HasPrefix(path, prefix+"/")
 }

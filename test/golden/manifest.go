@@ -57,8 +57,6 @@ type RootFs struct {
 	Usage      uint64 `json:"usage"`
 	Inodes     uint64 `json:"inodes"`
 	InodesFree uint64 `json:"inodesFree"`
-	Device     string `json:"device"`
-	Mountpoint string `json:"mountpoint"`
 }
 
 // ReadManifest reads the manifest of the tree at dir.

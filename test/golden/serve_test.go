@@ -140,7 +140,7 @@ func capturedFs(fs RootFs) func(string) (cadvisor.FsStats, error) {
 	return func(string) (cadvisor.FsStats, error) {
 		return cadvisor.FsStats{
 			Timestamp: time.Now(), Capacity: fs.Capacity, Available: fs.Available, Usage: fs.Usage,
-			Inodes: fs.Inodes, InodesFree: fs.InodesFree, Device: fs.Device, Mountpoint: fs.Mountpoint,
+			Inodes: fs.Inodes, InodesFree: fs.InodesFree,
 		}, nil
 	}
 }

@@ -19,7 +19,7 @@ import (
 // vmRootFs stands in for statfs of the VM's disk, which the VM's archive
 // does not carry.
 var vmRootFs = golden.RootFs{Capacity: 8 << 30, Available: 6 << 30, Usage: 2 << 30,
-	Inodes: 524288, InodesFree: 500000, Device: "/dev/vda", Mountpoint: "/"}
+	Inodes: 524288, InodesFree: 500000}
 
 // vmCapture is what the cgroup v2 VM's archive (test/v2vm/guest
 // TestCaptureTree) says in its CAPTURE.txt.

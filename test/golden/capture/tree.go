@@ -159,7 +159,7 @@ func readRootFs(_ string, m *golden.Manifest) error {
 		return err
 	}
 	m.RootFs = golden.RootFs{Capacity: fs.Capacity, Available: fs.Available, Usage: fs.Usage,
-		Inodes: fs.Inodes, InodesFree: fs.InodesFree, Device: fs.Device, Mountpoint: fs.Mountpoint}
+		Inodes: fs.Inodes, InodesFree: fs.InodesFree}
 	return nil
 }
 
