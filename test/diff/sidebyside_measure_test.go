@@ -68,9 +68,9 @@ type processes [procGroups][]int
 type served struct {
 	bytes   int64
 	samples []time.Duration
-	// fresh says which samples met a body unlike the one before (ours
-	// encodes a snapshot's body on its first request), head is the start
-	// of the last body.
+	// fresh says which samples met a body unlike the one before (the
+	// first read of a new snapshot, whose body the tick has encoded), head
+	// is the start of the last body.
 	fresh []bool
 	head  []byte
 	// window is the wall time between the CPU readings around its
@@ -345,11 +345,11 @@ func formatSideBySide(results []*sideBySideResult, pairs int) string {
 	row(fmt.Sprintf("ours p50 / p90 / p99 / max (%d sequential, alternating)", pairs), func(r *sideBySideResult) string {
 		return summarize(r.ours.samples).String()
 	})
-	row("ours, requests that met a new snapshot (its body encoded on them): count, p50 / p90 / p99 / max", func(r *sideBySideResult) string {
+	row("ours, the first request of each snapshot: count, p50 / p90 / p99 / max", func(r *sideBySideResult) string {
 		fresh, _ := r.ours.split()
 		return fmt.Sprintf("%d: %s", len(fresh), summarize(fresh))
 	})
-	row("ours, requests answered from the encoded body: p50 / p90 / p99 / max", func(r *sideBySideResult) string {
+	row("ours, the other requests: p50 / p90 / p99 / max", func(r *sideBySideResult) string {
 		_, cached := r.ours.split()
 		return summarize(cached).String()
 	})
@@ -372,6 +372,9 @@ func formatSideBySide(results []*sideBySideResult, pairs int) string {
 	row("idle containerd CPU (daemon + shims): both / ours stopped / kubelet stopped", func(r *sideBySideResult) string {
 		runtime := func(c cpuTimes) float64 { return c[procContainerd] + c[procShims] }
 		return percents(runtime(r.idle), runtime(r.withoutOurs), runtime(r.withoutKubelet))
+	})
+	row("idle CPU of ours: both running / kubelet stopped", func(r *sideBySideResult) string {
+		return percents(r.idle[procOurs], r.withoutKubelet[procOurs])
 	})
 	row("RSS after the requests, kubelet / ours / containerd / shims (sum of VmRSS)", func(r *sideBySideResult) string {
 		return fmt.Sprintf("%.0f / %.0f / %.0f / %.0f MiB (%d shims)", mib(r.rss[procKubelet]), mib(r.rss[procOurs]),
