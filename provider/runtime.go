@@ -87,7 +87,32 @@ func fetchStats(ctx context.Context, rt RuntimeService, strict bool) (*runtimeSt
 			return nil, fmt.Errorf("failed to list all container stats: %w", err)
 		}
 	}
+	stats.dropLabels()
 	return stats, nil
+}
+
+// dropLabels drops the labels and annotations the runtime repeats in the
+// stats' attributes: nothing reads them there (the pod view has them), and
+// at 500 pods they were 4 of the 5.5 MB the stats kept until the next
+// refresh.
+func (s *runtimeStats) dropLabels() {
+	for _, stats := range s.containerStats {
+		dropAttributeLabels(stats.GetAttributes())
+	}
+	for _, sandbox := range s.sandboxStats {
+		if attributes := sandbox.GetAttributes(); attributes != nil {
+			attributes.Labels, attributes.Annotations = nil, nil
+		}
+		for _, stats := range sandbox.GetLinux().GetContainers() {
+			dropAttributeLabels(stats.GetAttributes())
+		}
+	}
+}
+
+func dropAttributeLabels(attributes *runtimeapi.ContainerAttributes) {
+	if attributes != nil {
+		attributes.Labels, attributes.Annotations = nil, nil
+	}
 }
 
 // maxRuntimeWait bounds how long a tick waits for the refreshes it
