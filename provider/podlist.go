@@ -46,7 +46,14 @@ func (p *Provider) addPodList(ctx context.Context, view *cadvisor.View, inv *inv
 		fetcher := newStatusFetcher(ctx, reader, p.podStatuses, time.Now())
 		pods = podsFromRuntime(in, inv, p.lastIdentity, fetcher)
 		p.podStatuses = fetcher.next
-		if fetcher.err != nil {
+		switch {
+		case fetcher.err == nil:
+		case ctx.Err() != nil:
+			// The tick's wait ran out, as on a big node's first tick, which
+			// asks every status: those asked so far are kept.
+			p.cfg.Logger.V(2).Info("The runtime's statuses did not all come within the tick's wait; the next tick asks for the rest",
+				"err", fetcher.err)
+		default:
 			p.metrics.runtimeErrors.Inc()
 			p.cfg.Logger.Error(fetcher.err, "Container runtime status failed; /pods keeps the last statuses")
 		}

@@ -334,6 +334,9 @@ func TestPodListReusesStatuses(t *testing.T) {
 	if rt.calls != 1 {
 		t.Errorf("tick with a failing runtime made %d status calls, want 1", rt.calls)
 	}
+	if errs := testutil.ToFloat64(p.metrics.runtimeErrors); errs != 1 {
+		t.Errorf("a failing status call counted %v runtime errors, want 1", errs)
+	}
 	pod := podItems(t, p.Current())[0]
 	if pod.Status.PodIP != "10.1.0.7" || pod.Status.ContainerStatuses[0].Image != "registry.example/app:1.2" {
 		t.Errorf("pod with a failing runtime = %+v, want the last statuses", pod.Status)
