@@ -52,7 +52,10 @@ func TestLoadCRI(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	runPods(t, rt)
+	runPods(t, rt, criPodCount, func(i int) framework.PodSpec {
+		return framework.PodSpec{Name: fmt.Sprintf("idle-%03d", i), Namespace: "load",
+			Containers: []framework.ContainerSpec{{Name: "pause", Image: framework.PauseImage}}}
+	})
 	t.Logf("%d pods running after %s", criPodCount, time.Since(start).Round(time.Second))
 
 	binary, removeBinary, err := serverproc.Build()
@@ -127,9 +130,9 @@ func timeCRICalls(t *testing.T, endpoint string) string {
 	return rows.String()
 }
 
-// runPods starts the pods a few at a time; containerd serialises much of
-// the work anyway.
-func runPods(t *testing.T, rt *framework.Runtime) {
+// runPods starts count pods, pod i after spec(i), a few at a time;
+// containerd serialises much of the work anyway.
+func runPods(t *testing.T, rt *framework.Runtime, count int, spec func(i int) framework.PodSpec) {
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < criPodWorkers; w++ {
@@ -137,16 +140,13 @@ func runPods(t *testing.T, rt *framework.Runtime) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if _, err := rt.RunPod(context.Background(), framework.PodSpec{
-					Name: fmt.Sprintf("idle-%03d", i), Namespace: "load",
-					Containers: []framework.ContainerSpec{{Name: "pause", Image: framework.PauseImage}},
-				}); err != nil {
+				if _, err := rt.RunPod(context.Background(), spec(i)); err != nil {
 					t.Errorf("run pod %d: %v", i, err)
 				}
 			}
 		}()
 	}
-	for i := 0; i < criPodCount; i++ {
+	for i := 0; i < count; i++ {
 		next <- i
 	}
 	close(next)

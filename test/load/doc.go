@@ -8,4 +8,7 @@
 // TestProfile (KSS_PROFILE=<dir>) runs the collector, the provider and the
 // handlers in the test process instead and writes CPU, allocation and heap
 // profiles of the housekeeping ticks and of the first scrape of a snapshot.
+// TestProfileServer and TestProfileRuntime (the same variable) run the
+// server's own app.Run in the test process, over that tree or over real
+// pods under containerd, and write heap profiles of it.
 package load

@@ -10,20 +10,16 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/kubelet-stats-server/kubelet-stats-server/cadvisor"
-	"github.com/kubelet-stats-server/kubelet-stats-server/cmd/kubelet-stats-server/app"
 	"github.com/kubelet-stats-server/kubelet-stats-server/collector"
 	"github.com/kubelet-stats-server/kubelet-stats-server/provider"
 	"github.com/kubelet-stats-server/kubelet-stats-server/server"
-	"github.com/kubelet-stats-server/kubelet-stats-server/test/serverproc"
 )
 
 // profileEnv names the directory TestProfile writes its profiles to.
@@ -193,29 +189,7 @@ func TestProfileServer(t *testing.T) {
 	if parent == "" {
 		parent = layOutPods(t, podsFromEnv(t, 500))
 	}
-	opts := app.NewOptions()
-	flags := pflag.NewFlagSet("kubelet-stats-server", pflag.ContinueOnError)
-	opts.AddFlags(flags)
-	port := serverproc.FreePort(t)
-	if err := flags.Parse([]string{"--address=127.0.0.1", "--read-only-port=" + strconv.Itoa(port), "--port=0", "--healthz-port=0",
-		"--cgroup-root=" + parent, "--cgroup-driver=cgroupfs"}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, opts) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("the server ended with %v", err)
-			}
-		case <-time.After(time.Minute):
-			t.Error("the server did not stop within a minute")
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	base := startInProcess(t, "--cgroup-root="+parent, "--cgroup-driver=cgroupfs")
 	client := &http.Client{}
 	var logs bytes.Buffer
 	waitForPodsContainer(t, client, base, &logs)
