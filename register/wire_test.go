@@ -70,6 +70,14 @@ func TestWireRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The NodeNotReady event is posted in the background; the API server
+	// numbers the objects it creates, so it must come before the lease.
+	eventually(t, waitLimit, "the NodeNotReady event", func() error {
+		if len(api.log("/events", false)) < 1 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 	r.lease.init(client, testNode, node.UID, r.now, r.logger)
 	r.lease.renew(ctx)
 	now = now.Add(10 * time.Second)
