@@ -34,23 +34,8 @@ func TestLoadCRI(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	ctx := context.Background()
-	if err := framework.EnsureInstalled(ctx, t.Logf); err != nil {
-		t.Fatal(err)
-	}
 	cgroupRoot := fmt.Sprintf("/kss-load-cri-%d", os.Getpid())
-	rt, err := framework.StartContainerd(ctx, framework.Options{Logf: t.Logf, CgroupParent: cgroupRoot + "/kubepods/besteffort", PodLogDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := rt.Stop(); err != nil {
-			t.Errorf("stop containerd: %v", err)
-		}
-	})
-	if err := rt.ImportTestImages(ctx); err != nil {
-		t.Fatal(err)
-	}
+	rt := startContainerd(t, cgroupRoot)
 	start := time.Now()
 	runPods(t, rt, criPodCount, func(i int) framework.PodSpec {
 		return framework.PodSpec{Name: fmt.Sprintf("idle-%03d", i), Namespace: "load",
@@ -128,6 +113,31 @@ func timeCRICalls(t *testing.T, endpoint string) string {
 		fmt.Fprintf(&rows, "| %s alone, mean of %d | %.1f ms |\n", c.name, rounds, float64(time.Since(start).Microseconds())/rounds/1000)
 	}
 	return rows.String()
+}
+
+// startContainerd starts a containerd whose pods' cgroups are below
+// cgroupRoot/kubepods/besteffort, with the test images imported, stopped
+// (with every pod it runs) at the test's end.
+func startContainerd(t *testing.T, cgroupRoot string) *framework.Runtime {
+	t.Helper()
+	ctx := context.Background()
+	if err := framework.EnsureInstalled(ctx, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := framework.StartContainerd(ctx, framework.Options{Logf: t.Logf, CgroupParent: cgroupRoot + "/kubepods/besteffort",
+		PodLogDir: t.TempDir(), RootDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rt.Stop(); err != nil {
+			t.Errorf("stop containerd: %v", err)
+		}
+	})
+	if err := rt.ImportTestImages(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return rt
 }
 
 // runPods starts count pods, pod i after spec(i), a few at a time;

@@ -40,24 +40,8 @@ func TestProfileRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	pods := podsFromEnv(t, 500)
-	ctx := context.Background()
-	if err := framework.EnsureInstalled(ctx, t.Logf); err != nil {
-		t.Fatal(err)
-	}
 	cgroupRoot := fmt.Sprintf("/kss-profile-runtime-%d", os.Getpid())
-	rt, err := framework.StartContainerd(ctx, framework.Options{Logf: t.Logf, CgroupParent: cgroupRoot + "/kubepods/besteffort",
-		PodLogDir: t.TempDir(), RootDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := rt.Stop(); err != nil {
-			t.Errorf("stop containerd: %v", err)
-		}
-	})
-	if err := rt.ImportTestImages(ctx); err != nil {
-		t.Fatal(err)
-	}
+	rt := startContainerd(t, cgroupRoot)
 	start := time.Now()
 	runPods(t, rt, pods, func(i int) framework.PodSpec {
 		return framework.PodSpec{Name: fmt.Sprintf("idle-%03d", i), Namespace: "load", HostNetwork: true,
