@@ -130,7 +130,8 @@ func runtimeWait(interval time.Duration) time.Duration {
 // runtimeRefresh keeps the runtime's answers fresh beside the housekeeping
 // tick: the pod view (sandboxes, containers, image filesystem) and the
 // runtime's own stats. Each tick starts the refreshes not already running
-// and waits a short budget for them, so that a new pod shows up in the tick
+// (the stats only when due: statsDue) and waits a short budget for them,
+// so that a new pod shows up in the tick
 // that saw it; a runtime that answers late or never (every call is bounded
 // by --runtime-request-timeout) leaves the tick with the last good answers,
 // and the next tick picks up a late one.

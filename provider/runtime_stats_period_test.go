@@ -33,12 +33,11 @@ func (r *statsCountingRuntime) ListContainerStats(ctx context.Context) ([]*runti
 // statsTicker drives a provider's ticks one by one, each with its refreshes
 // ended before the next, and counts the stats calls they made.
 type statsTicker struct {
-	t  *testing.T
 	p  *Provider
 	rt *statsCountingRuntime
 }
 
-func newStatsTicker(t *testing.T, view *cadvisor.View, source string, period time.Duration, pods ...string) *statsTicker {
+func newStatsTicker(view *cadvisor.View, source string, period time.Duration, pods ...string) *statsTicker {
 	rt := &statsCountingRuntime{gatedRuntime: &gatedRuntime{}}
 	rt.setPods(pods...)
 	p := New(Config{
@@ -51,7 +50,7 @@ func newStatsTicker(t *testing.T, view *cadvisor.View, source string, period tim
 		RuntimeStatsPeriod: period,
 		Logger:             klog.Background(),
 	})
-	return &statsTicker{t: t, p: p, rt: rt}
+	return &statsTicker{p: p, rt: rt}
 }
 
 // ticks runs n ticks and returns how many stats calls they made.
@@ -70,7 +69,7 @@ func (tk *statsTicker) ticks(n int) int64 {
 // a period of 0, at every tick.
 func TestRuntimeStatsCadence(t *testing.T) {
 	t.Run("steady pods: once per period", func(t *testing.T) {
-		tk := newStatsTicker(t, gatedView("a", "b"), StatsSourceCollector, time.Hour, "a", "b")
+		tk := newStatsTicker(gatedView("a", "b"), StatsSourceCollector, time.Hour, "a", "b")
 		if calls := tk.ticks(5); calls != 1 {
 			t.Errorf("5 ticks over steady pods made %d stats calls, want 1 (the first tick's)", calls)
 		}
@@ -79,7 +78,7 @@ func TestRuntimeStatsCadence(t *testing.T) {
 		}
 	})
 	t.Run("a new container: at the next ticks until they cover it", func(t *testing.T) {
-		tk := newStatsTicker(t, gatedView("a", "b", "c"), StatsSourceCollector, time.Hour, "a", "b")
+		tk := newStatsTicker(gatedView("a", "b", "c"), StatsSourceCollector, time.Hour, "a", "b")
 		tk.ticks(2)
 		tk.rt.setPods("a", "b", "c")
 		// The tick that sees c has no stats of it; the next starts a
@@ -92,13 +91,13 @@ func TestRuntimeStatsCadence(t *testing.T) {
 		}
 	})
 	t.Run("a container without a cgroup: every tick", func(t *testing.T) {
-		tk := newStatsTicker(t, gatedView("a"), StatsSourceCollector, time.Hour, "a", "d")
+		tk := newStatsTicker(gatedView("a"), StatsSourceCollector, time.Hour, "a", "d")
 		if calls := tk.ticks(4); calls != 4 {
 			t.Errorf("4 ticks with a container only the runtime measures made %d stats calls, want 4", calls)
 		}
 	})
 	t.Run("period 0: every tick", func(t *testing.T) {
-		tk := newStatsTicker(t, gatedView("a"), StatsSourceCollector, 0, "a")
+		tk := newStatsTicker(gatedView("a"), StatsSourceCollector, 0, "a")
 		if calls := tk.ticks(4); calls != 4 {
 			t.Errorf("4 ticks with --runtime-stats-period=0 made %d stats calls, want 4", calls)
 		}

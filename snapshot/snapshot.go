@@ -21,10 +21,11 @@ type Snapshot struct {
 	// Summary is the full /stats/summary answer.
 	Summary *statsapi.Summary
 	// SummaryBody is Summary encoded (EncodeSummary) by the tick that built
-	// it, so that no request pays for the encoding: a client polling less
-	// often than the tick (metrics-server every 15 s) would otherwise meet a
-	// new snapshot, and 40 ms of encoding at 500 pods, at every request. Nil
-	// when the tick could not encode it; the server then encodes on demand.
+	// it, so that no request pays for the encoding: a client polling no
+	// faster than the tick (the OpenTelemetry kubeletstats receiver, every
+	// 10 s by default) would otherwise meet a new snapshot, and 40 ms of
+	// encoding at 500 pods, at nearly every request. Nil when the tick could
+	// not encode it; the server then encodes on demand.
 	SummaryBody []byte
 	// CPUAndMemory is the /stats/summary?only_cpu_and_memory=true answer
 	// (kubelet GetCPUAndMemoryStats), also the source of /metrics/resource.

@@ -102,10 +102,11 @@ func startInProcess(t *testing.T, args ...string) string {
 // waitForSummaryPods polls the summary until it lists want pods.
 func waitForSummaryPods(t *testing.T, base string, want int) {
 	t.Helper()
+	client := &http.Client{Timeout: 30 * time.Second}
 	deadline := time.Now().Add(3 * time.Minute)
 	listed := 0
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/stats/summary"); err == nil {
+		if resp, err := client.Get(base + "/stats/summary"); err == nil {
 			var summary statsapi.Summary
 			if json.NewDecoder(resp.Body).Decode(&summary) == nil {
 				listed = len(summary.Pods)
